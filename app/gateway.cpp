@@ -1,0 +1,151 @@
+#include "app/gateway.hpp"
+
+#include <prometheus/gauge.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <chrono>
+#include <sstream>
+
+#include "core/log.hpp"
+#include "core/process_metrics.hpp"
+#include "core/version.hpp"
+#include "server/http_server.hpp"
+
+namespace obsgate::app {
+namespace {
+
+server::ServerOptions OptionsFrom(const core::ServerConfig& s) {
+  server::ServerOptions o;
+  o.host = s.host;
+  o.port = s.port;
+  o.threads = s.threads;
+  o.max_header_bytes = s.max_header_bytes;
+  o.max_body_bytes = s.max_body_bytes;
+  o.read_timeout = s.read_timeout;
+  o.idle_timeout = s.idle_timeout;
+  return o;
+}
+
+double NowSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Gateway::Gateway(core::Config config, std::optional<std::string> config_path, core::Env env)
+    : config_(std::move(config)),
+      config_path_(std::move(config_path)),
+      env_(std::move(env)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      process_metrics_(std::make_unique<core::ProcessMetrics>()) {
+  prometheus::BuildGauge()
+      .Name("obsgate_build_info")
+      .Help("A metric with a constant 1 value labelled by the version and git revision obsgate "
+            "was built from.")
+      .Register(*registry_)
+      .Add({{"version", std::string(Version())}, {"revision", std::string(Revision())}})
+      .Set(1);
+  reload_ok_ = &prometheus::BuildGauge()
+                    .Name("obsgate_config_last_reload_successful")
+                    .Help("Whether the last configuration reload attempt was successful.")
+                    .Register(*registry_)
+                    .Add({});
+  reload_time_ = &prometheus::BuildGauge()
+                      .Name("obsgate_config_last_reload_success_timestamp_seconds")
+                      .Help("Timestamp of the last successful configuration reload.")
+                      .Register(*registry_)
+                      .Add({});
+  reload_ok_->Set(1);
+  reload_time_->Set(NowSeconds());
+  server_ = std::make_unique<server::HttpServer>(OptionsFrom(config_.server), *registry_);
+  InstallRoutes();
+}
+
+Gateway::~Gateway() { Stop(); }
+
+void Gateway::InstallRoutes() {
+  using server::Request;
+  using server::Response;
+  server_->Route("GET", "/health", "health", [](const Request&) {
+    return Response::Text(200, "ok\n");
+  });
+  server_->Route("GET", "/ready", "ready", [this](const Request&) {
+    return ready_ ? Response::Text(200, "ready\n")
+                  : Response::Text(503, "not ready: starting or stopping\n");
+  });
+  server_->Route("GET", "/metrics", "metrics", [this](const Request&) {
+    Response r = Response::Text(200, MetricsText());
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return r;
+  });
+  server_->Route("POST", "/-/reload", "reload", [this](const Request&) {
+    core::Status s = Reload();
+    if (!s) return Response::Error(500, s.error());
+    return Response::Text(200, "configuration reloaded\n");
+  });
+}
+
+core::Status Gateway::Start() {
+  core::Status s = server_->Start();
+  if (!s) return s;
+  log::Info("obsgate started", {{"version", Version()},
+                                {"revision", Revision()},
+                                {"config", config_.file},
+                                {"listen", config_.server.host + ":" + std::to_string(port())}});
+  ready_ = true;
+  return s;
+}
+
+void Gateway::Stop() {
+  if (!server_) return;
+  bool was_ready = ready_.exchange(false);
+  bool clean = server_->Stop(config_.server.shutdown_timeout);
+  if (was_ready) {
+    log::Info("obsgate stopped", {{"clean", clean}});
+  }
+}
+
+core::Status Gateway::Reload() {
+  std::lock_guard lock(config_mu_);
+  if (!config_path_) {
+    log::Info("reload requested; running on the embedded default, nothing to read");
+    return core::Ok{};
+  }
+  core::ConfigLoad load = core::LoadConfigFile(*config_path_, env_);
+  if (!load.config) {
+    for (const core::ConfigProblem& p : load.problems) {
+      log::Error("configuration problem", {{"problem", p.ToString()}});
+    }
+    reload_ok_->Set(0);
+    std::string msg = "the new configuration has " + std::to_string(load.problems.size()) +
+                      " problem(s) and was not applied; the first: " +
+                      load.problems.front().ToString();
+    log::Error("reload refused; the previous configuration keeps running",
+               {{"problems", load.problems.size()}});
+    return core::Error{msg};
+  }
+  if (!(load.config->server == config_.server)) {
+    log::Warn("listen and server settings change only on restart",
+              {{"hint", "restart obsgate to apply them"}});
+  }
+  load.config->server = config_.server;
+  config_ = std::move(*load.config);
+  reload_ok_->Set(1);
+  reload_time_->Set(NowSeconds());
+  log::Info("configuration reloaded", {{"config", config_.file}});
+  return core::Ok{};
+}
+
+std::uint16_t Gateway::port() const { return server_->port(); }
+
+std::string Gateway::MetricsText() const {
+  std::vector<prometheus::MetricFamily> families = registry_->Collect();
+  std::vector<prometheus::MetricFamily> process = process_metrics_->Collect();
+  families.insert(families.end(), std::make_move_iterator(process.begin()),
+                  std::make_move_iterator(process.end()));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+}  // namespace obsgate::app

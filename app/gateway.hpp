@@ -1,0 +1,61 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "core/config.hpp"
+#include "core/result.hpp"
+
+namespace prometheus {
+class Registry;
+class Gauge;
+}  // namespace prometheus
+
+namespace obsgate::core {
+class ProcessMetrics;
+}
+namespace obsgate::server {
+class HttpServer;
+}
+
+namespace obsgate::app {
+
+// The running gateway: configuration, the HTTP surface and the components wired to it.
+// Start/Stop from the main thread; Reload is thread-safe (SIGHUP and POST /-/reload).
+class Gateway {
+ public:
+  // `config_path` is where Reload reads from; nullopt when running on the embedded default.
+  Gateway(core::Config config, std::optional<std::string> config_path, core::Env env);
+  ~Gateway();
+
+  core::Status Start();
+  // Graceful: stop accepting, let requests in flight finish within server.shutdown_timeout.
+  void Stop();
+  // Reads the file again; a bad file is refused, logged, and the running config stays.
+  core::Status Reload();
+
+  std::uint16_t port() const;
+  bool ready() const { return ready_; }
+  prometheus::Registry& registry() { return *registry_; }
+  // The /metrics body: the registry and the process metrics in text format 0.0.4.
+  std::string MetricsText() const;
+
+ private:
+  void InstallRoutes();
+
+  std::mutex config_mu_;
+  core::Config config_;
+  std::optional<std::string> config_path_;
+  core::Env env_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<core::ProcessMetrics> process_metrics_;
+  std::unique_ptr<server::HttpServer> server_;
+  prometheus::Gauge* reload_ok_ = nullptr;
+  prometheus::Gauge* reload_time_ = nullptr;
+  std::atomic<bool> ready_{false};
+};
+
+}  // namespace obsgate::app
