@@ -1,0 +1,486 @@
+#include "ingest/classify.hpp"
+
+#include <re2/re2.h>
+#include <simdjson.h>
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+namespace obsgate::ingest {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+bool IsSpace(char c) { return static_cast<unsigned char>(c) <= ' '; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsAlpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+bool EqualsLower(std::string_view word, std::string_view lower) {
+  if (word.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    if (Lower(word[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+struct LevelName {
+  std::string_view name;
+  Level level;
+};
+constexpr std::array<LevelName, 20> kLevelNames = {{
+    {"trace", Level::kTrace},     {"debug", Level::kDebug},      {"dbug", Level::kDebug},
+    {"info", Level::kInfo},       {"information", Level::kInfo}, {"notice", Level::kInfo},
+    {"warn", Level::kWarn},       {"warning", Level::kWarn},     {"error", Level::kError},
+    {"err", Level::kError},       {"eror", Level::kError},       {"fatal", Level::kFatal},
+    {"critical", Level::kFatal},  {"crit", Level::kFatal},       {"panic", Level::kFatal},
+    {"dpanic", Level::kFatal},    {"alert", Level::kFatal},      {"emerg", Level::kFatal},
+    {"emergency", Level::kFatal}, {"severe", Level::kError},
+}};
+
+// Fields are found in one pass over the document; a Category says which LineFacts member a
+// configured path fills.
+enum Category : uint8_t { kStatus, kLevel, kNamespace, kDeployment, kVersion, kCategories };
+
+// A configured path still being matched: `rest` is what is left of it below the current object.
+struct PathTarget {
+  std::string_view rest;
+  Category category;
+  uint16_t index;  // position in its list; lower wins
+};
+
+// Replaces each byte that is not part of a well-formed UTF-8 sequence with '?', in place, so that
+// one bad byte in a message does not hide the fields of the whole JSON line.
+void ReplaceInvalidUtf8(char* p, std::size_t n) {
+  auto u = [&](std::size_t i) { return static_cast<unsigned char>(p[i]); };
+  auto cont = [&](std::size_t i) { return i < n && (u(i) & 0xC0) == 0x80; };
+  std::size_t i = 0;
+  while (i < n) {
+    const unsigned char c = u(i);
+    std::size_t len = 0;
+    if (c < 0x80) {
+      len = 1;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = cont(i + 1) ? 2 : 0;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      const bool second_ok = i + 1 < n && (c == 0xE0   ? u(i + 1) >= 0xA0 && u(i + 1) <= 0xBF
+                                           : c == 0xED ? u(i + 1) >= 0x80 && u(i + 1) <= 0x9F
+                                                       : cont(i + 1));
+      len = second_ok && cont(i + 2) ? 3 : 0;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      const bool second_ok = i + 1 < n && (c == 0xF0   ? u(i + 1) >= 0x90 && u(i + 1) <= 0xBF
+                                           : c == 0xF4 ? u(i + 1) >= 0x80 && u(i + 1) <= 0x8F
+                                                       : cont(i + 1));
+      len = second_ok && cont(i + 2) && cont(i + 3) ? 4 : 0;
+    }
+    if (len == 0) {
+      p[i] = '?';
+      len = 1;
+    }
+    i += len;
+  }
+}
+
+// How deep the walk descends into objects on the way to a configured path.
+constexpr int kMaxDepth = 16;
+
+}  // namespace
+
+Level PinoLevel(long long number) {
+  switch (number) {
+    case 10:
+      return Level::kTrace;
+    case 20:
+      return Level::kDebug;
+    case 30:
+      return Level::kInfo;
+    case 40:
+      return Level::kWarn;
+    case 50:
+      return Level::kError;
+    case 60:
+      return Level::kFatal;
+    default:
+      return Level::kNone;
+  }
+}
+
+Level ParseLevel(std::string_view word) {
+  if (word.empty() || word.size() > 11) return Level::kNone;
+  if (IsDigit(word[0])) {
+    long long n = 0;
+    for (char c : word) {
+      if (!IsDigit(c)) return Level::kNone;
+      n = n * 10 + (c - '0');
+    }
+    return PinoLevel(n);
+  }
+  for (const LevelName& l : kLevelNames) {
+    if (EqualsLower(word, l.name)) return l.level;
+  }
+  return Level::kNone;
+}
+
+int ParseStatusDigits(std::string_view s) {
+  if (s.size() != 3 || !IsDigit(s[0]) || !IsDigit(s[1]) || !IsDigit(s[2])) return 0;
+  const int v = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+  return (v >= 100 && v <= 599) ? v : 0;
+}
+
+int AccessLogStatus(std::string_view s) {
+  // The request line is the first quoted field and follows the "[date] " field in CLF, combined,
+  // nginx and Envoy formats; requiring that shape keeps quotes in ordinary text from matching.
+  const std::size_t quote = s.find('"');
+  if (quote == std::string_view::npos || quote < 3 || s[quote - 1] != ' ' || s[quote - 2] != ']') {
+    return 0;
+  }
+  const std::size_t open = s.rfind('[', quote - 2);
+  if (open == std::string_view::npos) return 0;
+  std::size_t pos = quote + 1;
+  while (pos < s.size() && s[pos] != '"') pos += (s[pos] == '\\') ? 2 : 1;
+  if (pos >= s.size()) return 0;
+  ++pos;
+  if (pos >= s.size() || s[pos] != ' ') return 0;
+  ++pos;
+  std::size_t end = pos;
+  while (end < s.size() && !IsSpace(s[end])) ++end;
+  return ParseStatusDigits(s.substr(pos, end - pos));
+}
+
+namespace {
+
+// A timestamp-like token: starts with a digit and carries a date or time separator, so that
+// "12 workers" is not mistaken for one.
+bool IsTimeToken(std::string_view t) {
+  if (t.empty() || !(IsDigit(t[0]) || t[0] == '+')) return false;
+  return t.find_first_of("-/:.,") != std::string_view::npos || t[0] == '+';
+}
+
+std::string_view NextToken(std::string_view s, std::size_t& pos) {
+  while (pos < s.size() && IsSpace(s[pos])) ++pos;
+  const std::size_t start = pos;
+  while (pos < s.size() && !IsSpace(s[pos])) ++pos;
+  return s.substr(start, pos - start);
+}
+
+}  // namespace
+
+Level LeadingLevel(std::string_view s) {
+  std::size_t pos = 0;
+  while (pos < s.size() && IsSpace(s[pos])) ++pos;
+  // "[2024-01-01 00:00:00] ERROR ..."
+  if (pos + 1 < s.size() && s[pos] == '[' && IsDigit(s[pos + 1])) {
+    const std::size_t close = s.find(']', pos);
+    if (close != std::string_view::npos) pos = close + 1;
+  } else {
+    // Up to three timestamp tokens: date, time, zone ("2024-01-01 00:00:00,123 +0000").
+    for (int i = 0; i < 3; ++i) {
+      std::size_t next = pos;
+      if (!IsTimeToken(NextToken(s, next))) break;
+      pos = next;
+    }
+  }
+  // A separator some formats put between the time and the level.
+  {
+    std::size_t next = pos;
+    const std::string_view t = NextToken(s, next);
+    if (t == "-" || t == "|") pos = next;
+  }
+  while (pos < s.size() && IsSpace(s[pos])) ++pos;
+  const bool bracketed = pos < s.size() && s[pos] == '[';
+  if (bracketed) ++pos;
+  const std::size_t start = pos;
+  while (pos < s.size() && IsAlpha(s[pos])) ++pos;
+  const std::string_view word = s.substr(start, pos - start);
+  if (bracketed) {
+    if (pos >= s.size() || s[pos] != ']') return Level::kNone;
+  } else if (pos < s.size()) {
+    const char c = s[pos];
+    if (!IsSpace(c) && c != ':' && c != '|' && c != ',' && c != ']') return Level::kNone;
+  }
+  if (word.empty() || IsDigit(word[0])) return Level::kNone;
+  return ParseLevel(word);
+}
+
+bool LogfmtReader::Next(std::string_view& key, std::string_view& value) {
+  const std::size_t n = s_.size();
+  while (pos_ < n) {
+    while (pos_ < n && IsSpace(s_[pos_])) ++pos_;
+    const std::size_t key_start = pos_;
+    while (pos_ < n && !IsSpace(s_[pos_]) && s_[pos_] != '=') ++pos_;
+    if (pos_ >= n || s_[pos_] != '=') continue;
+    key = s_.substr(key_start, pos_ - key_start);
+    ++pos_;
+    if (pos_ < n && s_[pos_] == '"') {
+      const std::size_t start = ++pos_;
+      while (pos_ < n && s_[pos_] != '"') pos_ += (s_[pos_] == '\\') ? 2 : 1;
+      pos_ = std::min(pos_, n);
+      value = s_.substr(start, pos_ - start);
+      if (pos_ < n) ++pos_;
+    } else {
+      const std::size_t start = pos_;
+      while (pos_ < n && !IsSpace(s_[pos_])) ++pos_;
+      value = s_.substr(start, pos_ - start);
+    }
+    if (key.empty()) continue;
+    return true;
+  }
+  return false;
+}
+
+// The simdjson state, kept out of the header: simdjson.h is large.
+struct Classifier::Json {
+  od::parser parser;
+  std::string padded;  // the message copied with simdjson's padding after it
+  std::vector<PathTarget> targets;
+  std::size_t top_targets = 0;
+
+  // The best value found so far per category, by list index.
+  std::array<uint16_t, kCategories> best{};
+  int status = 0;
+  Level level = Level::kNone;
+  std::array<std::string_view, 3> names;  // ns, deployment, version
+
+  void Reset() {
+    best.fill(std::numeric_limits<uint16_t>::max());
+    status = 0;
+    level = Level::kNone;
+    names = {};
+  }
+
+  void TakeString(const PathTarget& t, std::string_view s) {
+    if (t.index >= best[t.category]) return;
+    switch (t.category) {
+      case kStatus: {
+        const int v = ParseStatusDigits(s);
+        if (v == 0) return;
+        status = v;
+        break;
+      }
+      case kLevel: {
+        const Level l = ParseLevel(s);
+        if (l == Level::kNone) return;
+        level = l;
+        break;
+      }
+      default:
+        if (s.empty()) return;
+        names[t.category - kNamespace] = s;
+        break;
+    }
+    best[t.category] = t.index;
+  }
+
+  void TakeNumber(const PathTarget& t, double d) {
+    if (t.index >= best[t.category] || !(d >= 0 && d < 1e6) || d != std::floor(d)) return;
+    const long long n = static_cast<long long>(d);
+    if (t.category == kStatus) {
+      if (n < 100 || n > 599) return;
+      status = static_cast<int>(n);
+    } else if (t.category == kLevel) {
+      const Level l = PinoLevel(n);
+      if (l == Level::kNone) return;
+      level = l;
+    } else {
+      return;
+    }
+    best[t.category] = t.index;
+  }
+
+  // Walks the fields of `obj` against targets[begin, end); children go on the end of `targets`
+  // and are popped on the way out, so a steady state allocates nothing.
+  simdjson::error_code Walk(od::object obj, std::size_t begin, std::size_t end, int depth) {
+    for (auto field_result : obj) {
+      od::field field;
+      if (auto err = std::move(field_result).get(field)) return err;
+      std::string_view key;
+      if (auto err = field.unescaped_key().get(key)) return err;
+      const std::size_t child_begin = targets.size();
+      bool exact = false;
+      for (std::size_t i = begin; i < end; ++i) {
+        const PathTarget t = targets[i];
+        if (t.rest == key) {
+          exact = true;
+        } else if (depth < kMaxDepth && t.rest.size() > key.size() + 1 &&
+                   t.rest.compare(0, key.size(), key) == 0 && t.rest[key.size()] == '.') {
+          targets.push_back({t.rest.substr(key.size() + 1), t.category, t.index});
+        }
+      }
+      const std::size_t child_end = targets.size();
+      if (!exact && child_begin == child_end) continue;  // the iterator skips the value
+
+      od::value value = field.value();
+      od::json_type type;
+      if (auto err = value.type().get(type)) return err;
+      simdjson::error_code err = simdjson::SUCCESS;
+      if (type == od::json_type::object) {
+        if (child_begin != child_end) {
+          od::object child;
+          err = value.get_object().get(child);
+          if (!err) err = Walk(child, child_begin, child_end, depth + 1);
+        }
+      } else if (exact && type == od::json_type::string) {
+        std::string_view s;
+        err = value.get_string().get(s);
+        if (!err) {
+          for (std::size_t i = begin; i < end; ++i) {
+            if (targets[i].rest == key) TakeString(targets[i], s);
+          }
+        }
+      } else if (exact && type == od::json_type::number) {
+        double d = 0;
+        err = value.get_double().get(d);
+        if (!err) {
+          for (std::size_t i = begin; i < end; ++i) {
+            if (targets[i].rest == key) TakeNumber(targets[i], d);
+          }
+        }
+      }
+      targets.resize(child_begin);
+      if (err) return err;
+    }
+    return simdjson::SUCCESS;
+  }
+};
+
+Classifier::Classifier(ClassifyOptions options)
+    : options_(std::move(options)), json_(std::make_unique<Json>()) {
+  const std::array<const std::vector<std::string>*, kCategories> lists = {
+      &options_.status_fields, &options_.level_fields, &options_.namespace_fields,
+      &options_.deployment_fields, &options_.version_fields};
+  for (std::size_t c = 0; c < lists.size(); ++c) {
+    const auto& list = *lists[c];
+    for (std::size_t i = 0; i < list.size() && i < std::numeric_limits<uint16_t>::max(); ++i) {
+      json_->targets.push_back({list[i], static_cast<Category>(c), static_cast<uint16_t>(i)});
+    }
+  }
+  json_->top_targets = json_->targets.size();
+  json_->targets.reserve(json_->top_targets * 4 + 16);
+  json_->padded.resize(4096 + simdjson::SIMDJSON_PADDING);
+}
+
+Classifier::~Classifier() = default;
+
+core::Result<std::unique_ptr<Classifier>> Classifier::Create(ClassifyOptions options) {
+  const std::pair<const char*, const std::vector<std::string>*> lists[] = {
+      {"status_fields", &options.status_fields},
+      {"level_fields", &options.level_fields},
+      {"namespace_fields", &options.namespace_fields},
+      {"deployment_fields", &options.deployment_fields},
+      {"version_fields", &options.version_fields}};
+  for (const auto& [name, list] : lists) {
+    for (const std::string& f : *list) {
+      if (f.empty()) {
+        return core::Error{std::string(name) +
+                           ": a field name is empty; remove it or name a JSON key such as "
+                           "\"status\" or a dotted path such as \"http.status_code\""};
+      }
+    }
+  }
+  std::vector<std::unique_ptr<re2::RE2>> patterns;
+  for (const std::string& p : options.error_patterns) {
+    RE2::Options re_options;
+    re_options.set_log_errors(false);
+    auto re = std::make_unique<re2::RE2>(p, re_options);
+    if (!re->ok()) {
+      return core::Error{"error_patterns: cannot compile \"" + p + "\": " + re->error() +
+                         "; patterns use RE2 syntax (no backreferences or lookaround)"};
+    }
+    patterns.push_back(std::move(re));
+  }
+  std::unique_ptr<Classifier> c(new Classifier(std::move(options)));
+  c->patterns_ = std::move(patterns);
+  return c;
+}
+
+bool Classifier::IsErrorStatus(int status) const {
+  if (status >= 500) return true;
+  const auto& extra = options_.extra_error_statuses;
+  return std::find(extra.begin(), extra.end(), status) != extra.end();
+}
+
+LineFacts Classifier::Classify(std::string_view message) {
+  LineFacts facts;
+  std::size_t first = 0;
+  while (first < message.size() && IsSpace(message[first])) ++first;
+  if (first >= message.size() || message[first] != '{' || !ClassifyJson(message, facts)) {
+    facts = LineFacts{};
+    ClassifyText(message, facts);
+  }
+  facts.error_line = IsErrorLevel(facts.level);
+  if (!facts.error_line) {
+    for (const auto& re : patterns_) {
+      if (re2::RE2::PartialMatch(message, *re)) {
+        facts.error_line = true;
+        break;
+      }
+    }
+  }
+  return facts;
+}
+
+bool Classifier::ClassifyJson(std::string_view message, LineFacts& facts) {
+  Json& j = *json_;
+  const std::size_t need = message.size() + simdjson::SIMDJSON_PADDING;
+  if (j.padded.size() < need) j.padded.resize(std::max(need, j.padded.size() * 2));
+  std::memcpy(j.padded.data(), message.data(), message.size());
+  std::memset(j.padded.data() + message.size(), 0, simdjson::SIMDJSON_PADDING);
+
+  od::document doc;
+  simdjson::error_code err =
+      j.parser.iterate(j.padded.data(), message.size(), j.padded.size()).get(doc);
+  if (err == simdjson::UTF8_ERROR) {
+    ReplaceInvalidUtf8(j.padded.data(), message.size());
+    err = j.parser.iterate(j.padded.data(), message.size(), j.padded.size()).get(doc);
+  }
+  if (err) return false;
+  od::object top;
+  if (doc.get_object().get(top)) return false;
+  j.Reset();
+  if (j.Walk(top, 0, j.top_targets, 0)) return false;
+  j.targets.resize(j.top_targets);
+  facts.status = j.status;
+  facts.level = j.level;
+  facts.ns = j.names[0];
+  facts.deployment = j.names[1];
+  facts.version = j.names[2];
+  return true;
+}
+
+void Classifier::ClassifyText(std::string_view message, LineFacts& facts) const {
+  facts.status = AccessLogStatus(message);
+  // logfmt pairs anywhere in the line; for each the first configured name in list order wins.
+  std::size_t best_status = std::numeric_limits<std::size_t>::max();
+  std::size_t best_level = best_status;
+  LogfmtReader reader(message);
+  std::string_view key, value;
+  while (reader.Next(key, value)) {
+    if (facts.status == 0 || best_status != std::numeric_limits<std::size_t>::max()) {
+      const auto& f = options_.status_fields;
+      for (std::size_t i = 0; i < f.size() && i < best_status; ++i) {
+        if (f[i] != key) continue;
+        if (const int v = ParseStatusDigits(value); v != 0) {
+          facts.status = v;
+          best_status = i;
+        }
+        break;
+      }
+    }
+    const auto& f = options_.level_fields;
+    for (std::size_t i = 0; i < f.size() && i < best_level; ++i) {
+      if (f[i] != key) continue;
+      if (const Level l = ParseLevel(value); l != Level::kNone) {
+        facts.level = l;
+        best_level = i;
+      }
+      break;
+    }
+  }
+  if (facts.level == Level::kNone) facts.level = LeadingLevel(message);
+}
+
+}  // namespace obsgate::ingest
