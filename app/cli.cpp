@@ -176,7 +176,7 @@ int RunCli(const std::vector<std::string>& all) {
     PrintHelp();
     return 0;
   }
-  std::string_view name = "run";
+  std::string name = "run";
   if (!args.empty() && args[0].rfind("--", 0) != 0) {
     name = args[0];
     args.erase(args.begin());

@@ -1,5 +1,6 @@
 #include "core/config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -90,6 +91,11 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     top.Finish();
   }
   load.problems = reader.problems();
+  // In file order, as a person reads them, whatever order the schema walked the keys in.
+  std::stable_sort(load.problems.begin(), load.problems.end(),
+                   [](const ConfigProblem& a, const ConfigProblem& b) {
+                     return std::pair(a.line, a.column) < std::pair(b.line, b.column);
+                   });
   if (load.problems.empty()) load.config = std::move(config);
   return load;
 }

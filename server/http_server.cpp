@@ -63,6 +63,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   void Accept();
   Response Dispatch(Request& req, std::string& route_name);
   void Observe(const std::string& route, int status, double seconds);
+  void PostToSessions(void (*action)(Session&));
 
   ServerOptions options_;
   net::io_context ioc_;
@@ -215,7 +216,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   void Linger() {
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-    if (ec) return Close();
+    // When stopping, the response is out and nothing more will be read: no need to wait.
+    if (ec || server_->stopping_) return Close();
     stream_.expires_after(kLingerTime);
     Drain();
   }
@@ -271,6 +273,8 @@ void HttpServer::Impl::Accept() {
                                                      beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (!ec) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);  // responses go out whole, no Nagle wait
       std::shared_ptr<Session> session;
       {
         std::lock_guard lock(self->mu_);
@@ -323,6 +327,21 @@ void HttpServer::Impl::Observe(const std::string& route, int status, double seco
       .Observe(seconds);
 }
 
+void HttpServer::Impl::PostToSessions(void (*action)(Session&)) {
+  // Copies are taken under the lock and dropped outside it: the last reference to a session may
+  // be one of them, and its destructor takes the lock.
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) {
+    net::post(s->get_executor(), [s, action] { action(*s); });
+  }
+}
+
 bool HttpServer::Impl::Stop(std::chrono::milliseconds grace) {
   if (!running_) return true;
   running_ = false;
@@ -331,20 +350,14 @@ bool HttpServer::Impl::Stop(std::chrono::milliseconds grace) {
     beast::error_code ec;
     self->acceptor_.close(ec);
   });
-  std::unique_lock lock(mu_);
-  for (auto& [id, weak] : sessions_) {
-    if (auto s = weak.lock()) {
-      net::post(s->get_executor(), [s] { s->OnServerStop(); });
-    }
+  PostToSessions([](Session& s) { s.OnServerStop(); });
+  bool clean;
+  {
+    std::unique_lock lock(mu_);
+    clean = sessions_done_.wait_for(lock, grace, [this] { return sessions_.empty(); });
   }
-  bool clean = sessions_done_.wait_for(lock, grace, [this] { return sessions_.empty(); });
   // Past the grace period, close what is left; the I/O threads end once no work remains.
-  for (auto& [id, weak] : sessions_) {
-    if (auto s = weak.lock()) {
-      net::post(s->get_executor(), [s] { s->Close(); });
-    }
-  }
-  lock.unlock();
+  PostToSessions([](Session& s) { s.Close(); });
   for (std::thread& t : threads_) t.join();
   threads_.clear();
   return clean;

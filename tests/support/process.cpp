@@ -117,7 +117,7 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
   }
 }
 
-RunResult Run(const std::vector<std::string>& argv, std::string_view stdin_text,
+RunResult RunCommand(const std::vector<std::string>& argv, std::string_view stdin_text,
               const std::vector<std::string>& env, std::chrono::milliseconds timeout) {
   auto p = Process::Start(argv, env, stdin_text);
   RunResult r;
@@ -133,7 +133,7 @@ RunResult Run(const std::vector<std::string>& argv, std::string_view stdin_text,
 }
 
 bool HaveProgram(const std::string& name) {
-  return Run({"sh", "-c", "command -v " + name + " >/dev/null"}).exit_code == 0;
+  return RunCommand({"sh", "-c", "command -v " + name + " >/dev/null"}).exit_code == 0;
 }
 
 TempDir::TempDir() {

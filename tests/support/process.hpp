@@ -44,7 +44,7 @@ struct RunResult {
 };
 
 // Runs a command to its end (killing it after timeout) and returns its exit code and output.
-RunResult Run(const std::vector<std::string>& argv, std::string_view stdin_text = {},
+RunResult RunCommand(const std::vector<std::string>& argv, std::string_view stdin_text = {},
               const std::vector<std::string>& env = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(60));
 

@@ -1,0 +1,175 @@
+#include "core/config.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "tests/support/process.hpp"
+
+namespace obsgate::core {
+namespace {
+
+using ::testing::ElementsAre;
+
+Env FakeEnv(std::map<std::string, std::string> vars) {
+  return [vars](const std::string& name) -> std::optional<std::string> {
+    auto it = vars.find(name);
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+}
+
+std::vector<std::string> Problems(std::string_view yaml, Env env = FakeEnv({})) {
+  ConfigLoad load = ParseConfig(yaml, "obsgate.yaml", env);
+  std::vector<std::string> out;
+  for (const ConfigProblem& p : load.problems) out.push_back(p.ToString());
+  EXPECT_EQ(load.config.has_value(), out.empty());
+  return out;
+}
+
+TEST(ExpandEnv, ExpandsVariablesAndDefaults) {
+  Env env = FakeEnv({{"HOST", "db"}, {"EMPTY", ""}});
+  EXPECT_EQ(*ExpandEnv("${HOST}:5432", env), "db:5432");
+  EXPECT_EQ(*ExpandEnv("${PORT:-9464}", env), "9464");
+  EXPECT_EQ(*ExpandEnv("${EMPTY:-x}", env), "x");
+  EXPECT_EQ(*ExpandEnv("${EMPTY}", env), "");
+  EXPECT_EQ(*ExpandEnv("cost $$5 and $x", env), "cost $5 and $x");
+  EXPECT_EQ(*ExpandEnv("${HOST:-}", env), "db");
+}
+
+TEST(ExpandEnv, ReportsMissingAndMalformedReferences) {
+  Env env = FakeEnv({});
+  EXPECT_EQ(ExpandEnv("${SLACK_WEBHOOK_URL}", env).error(),
+            "environment variable SLACK_WEBHOOK_URL is not set; set it or write "
+            "${SLACK_WEBHOOK_URL:-default}");
+  EXPECT_EQ(ExpandEnv("a${B", env).error(),
+            "unclosed ${ at position 2; write ${NAME} or ${NAME:-default}, or $$ for a literal $");
+  EXPECT_EQ(ExpandEnv("${1X}", env).error(),
+            "\"${1X}\" is not a variable reference; names are letters, digits and _");
+}
+
+TEST(ParseConfig, EmptyFileGivesDefaults) {
+  ConfigLoad load = ParseConfig("", "empty.yaml", FakeEnv({}));
+  ASSERT_TRUE(load.config);
+  EXPECT_EQ(load.config->server.host, "127.0.0.1");
+  EXPECT_EQ(load.config->server.port, 9464);
+  EXPECT_EQ(load.config->server.threads, 2);
+}
+
+TEST(ParseConfig, ReadsEverySetting) {
+  ConfigLoad load = ParseConfig(R"(
+listen: ${LISTEN:-0.0.0.0:9000}
+server:
+  threads: 4
+  max_header_size: 32KiB
+  max_body_size: 1MiB
+  read_timeout: 5s
+  idle_timeout: 1m
+  shutdown_timeout: 500ms
+)",
+                                "x.yaml", FakeEnv({}));
+  ASSERT_TRUE(load.config);
+  const ServerConfig& s = load.config->server;
+  EXPECT_EQ(s.host, "0.0.0.0");
+  EXPECT_EQ(s.port, 9000);
+  EXPECT_EQ(s.threads, 4);
+  EXPECT_EQ(s.max_header_bytes, 32u * 1024);
+  EXPECT_EQ(s.max_body_bytes, 1u << 20);
+  EXPECT_EQ(s.read_timeout, std::chrono::seconds(5));
+  EXPECT_EQ(s.idle_timeout, std::chrono::minutes(1));
+  EXPECT_EQ(s.shutdown_timeout, std::chrono::milliseconds(500));
+}
+
+TEST(ParseConfig, ReportsEveryProblemWithLineColumnAndKey) {
+  EXPECT_THAT(Problems(R"(listen: 127.0.0.1
+server:
+  threads: 0
+  read_timeout: 30
+  idle_timeout: soon
+  max_body_size: 10 MB
+  shutdown_timout: 5s
+rulez: []
+)"),
+              ElementsAre("obsgate.yaml:1:9: listen: \"127.0.0.1\" has no port; write host:port, "
+                          "like 127.0.0.1:9464",
+                          "obsgate.yaml:3:12: server.threads: \"0\" is out of range; use 1 to 64",
+                          "obsgate.yaml:4:17: server.read_timeout: duration \"30\" has no unit; "
+                          "add one of ms, s, m, h, d, w",
+                          "obsgate.yaml:5:17: server.idle_timeout: bad duration \"soon\": expected "
+                          "a whole number at position 1; write it like 30s, 5m or 1h30m",
+                          "obsgate.yaml:6:18: server.max_body_size: size \"10 MB\" has unknown "
+                          "unit \" MB\"; use B, KiB, MiB, GiB, KB, MB or GB",
+                          "obsgate.yaml:7:3: server.shutdown_timout: unknown key; check its "
+                          "spelling and place",
+                          "obsgate.yaml:8:1: rulez: unknown key; check its spelling and place"));
+}
+
+TEST(ParseConfig, ReportsWrongShapes) {
+  EXPECT_THAT(Problems("server: 5\n"),
+              ElementsAre("obsgate.yaml:1:9: server: expected a mapping of keys to values"));
+  EXPECT_THAT(Problems("server:\n  threads: [1, 2]\n"),
+              ElementsAre("obsgate.yaml:2:12: server.threads: expected a single value"));
+  EXPECT_THAT(Problems("listen:\n"),
+              ElementsAre("obsgate.yaml:1:1: listen: a value is required"));
+  EXPECT_THAT(Problems("- a\n- b\n"),
+              ElementsAre("obsgate.yaml:1:1: the configuration must be a YAML mapping of keys "
+                          "such as listen: and rules:"));
+  EXPECT_THAT(Problems("listen: a:1\nlisten: b:2\n"),
+              ElementsAre("obsgate.yaml:2:1: listen: duplicate key; each key may appear once"));
+  EXPECT_THAT(Problems("listen: \"[::1]9464\"\n"),
+              ElementsAre("obsgate.yaml:1:9: listen: \"[::1]9464\" is not an address; write "
+                          "[::1]:9464"));
+  EXPECT_THAT(Problems("listen: 1.2.3.4:99999\n"),
+              ElementsAre("obsgate.yaml:1:9: listen: port \"99999\" is not a number from 0 to "
+                          "65535"));
+}
+
+TEST(ParseConfig, NotYamlIsOneClearProblem) {
+  EXPECT_THAT(Problems("listen: [unclosed\nserver: {\n"),
+              ElementsAre(::testing::Eq("obsgate.yaml:2:7: not valid YAML: end of sequence flow not found")));
+  EXPECT_THAT(Problems("\x01\x02 binary"),
+              ElementsAre(::testing::StartsWith("obsgate.yaml:1:1: ")));
+}
+
+TEST(ParseConfig, MissingVariableNamedButValuesFromTheEnvironmentNeverShown) {
+  EXPECT_THAT(Problems("listen: ${LISTEN_ADDR}\n"),
+              ElementsAre("obsgate.yaml:1:9: listen: environment variable LISTEN_ADDR is not set; "
+                          "set it or write ${LISTEN_ADDR:-default}"));
+  // A secret put in the wrong place must not be echoed back.
+  std::vector<std::string> problems =
+      Problems("server:\n  read_timeout: ${TOKEN}\n  threads: ${TOKEN}\nlisten: ${TOKEN}\n",
+               FakeEnv({{"TOKEN", "s3cr3t-routing-key"}}));
+  ASSERT_EQ(problems.size(), 3u);
+  for (const std::string& p : problems) {
+    EXPECT_EQ(p.find("s3cr3t"), std::string::npos) << p;
+    EXPECT_NE(p.find("from the environment"), std::string::npos) << p;
+  }
+}
+
+TEST(ParseListenAddress, AcceptsTheUsualForms) {
+  EXPECT_EQ(*ParseListenAddress("127.0.0.1:9464"), (std::pair<std::string, std::uint16_t>{
+                                                       "127.0.0.1", 9464}));
+  EXPECT_EQ(ParseListenAddress(":80")->first, "0.0.0.0");
+  EXPECT_EQ(ParseListenAddress("[::1]:0")->first, "::1");
+  EXPECT_EQ(ParseListenAddress("::1:80").error(), "IPv6 addresses go in brackets, like [::1]:9464");
+}
+
+TEST(LoadConfigFile, UnreadableFileIsAProblem) {
+  ConfigLoad load = LoadConfigFile("/nonexistent/obsgate.yaml", FakeEnv({}));
+  ASSERT_EQ(load.problems.size(), 1u);
+  EXPECT_EQ(load.problems[0].ToString(),
+            "/nonexistent/obsgate.yaml: cannot read the file; check the path and its permissions");
+}
+
+TEST(LoadConfigFile, ReadsAFile) {
+  testing::TempDir dir;
+  std::string path = dir.Write("c.yaml", "listen: 127.0.0.1:1234\n");
+  ConfigLoad load = LoadConfigFile(path, FakeEnv({}));
+  ASSERT_TRUE(load.config);
+  EXPECT_EQ(load.config->server.port, 1234);
+  EXPECT_EQ(load.config->file, path);
+}
+
+}  // namespace
+}  // namespace obsgate::core
