@@ -169,27 +169,10 @@ std::string_view NextToken(std::string_view s, std::size_t& pos) {
 
 }  // namespace
 
-Level LeadingLevel(std::string_view s) {
-  std::size_t pos = 0;
-  while (pos < s.size() && IsSpace(s[pos])) ++pos;
-  // "[2024-01-01 00:00:00] ERROR ..."
-  if (pos + 1 < s.size() && s[pos] == '[' && IsDigit(s[pos + 1])) {
-    const std::size_t close = s.find(']', pos);
-    if (close != std::string_view::npos) pos = close + 1;
-  } else {
-    // Up to three timestamp tokens: date, time, zone ("2024-01-01 00:00:00,123 +0000").
-    for (int i = 0; i < 3; ++i) {
-      std::size_t next = pos;
-      if (!IsTimeToken(NextToken(s, next))) break;
-      pos = next;
-    }
-  }
-  // A separator some formats put between the time and the level.
-  {
-    std::size_t next = pos;
-    const std::string_view t = NextToken(s, next);
-    if (t == "-" || t == "|") pos = next;
-  }
+namespace {
+
+// The level word at pos: "ERROR", "[ERROR]", "error:" and the like; pos moves past the word.
+Level LevelWordAt(std::string_view s, std::size_t& pos) {
   while (pos < s.size() && IsSpace(s[pos])) ++pos;
   const bool bracketed = pos < s.size() && s[pos] == '[';
   if (bracketed) ++pos;
@@ -202,8 +185,72 @@ Level LeadingLevel(std::string_view s) {
     const char c = s[pos];
     if (!IsSpace(c) && c != ':' && c != '|' && c != ',' && c != ']') return Level::kNone;
   }
-  if (word.empty() || IsDigit(word[0])) return Level::kNone;
   return ParseLevel(word);
+}
+
+// klog, as Kubernetes components write it: "E0305 10:00:13.000000       7 file.go:190] msg".
+Level KlogLevel(std::string_view s, std::size_t pos) {
+  if (pos + 9 > s.size()) return Level::kNone;
+  for (std::size_t i = pos + 1; i < pos + 5; ++i) {
+    if (!IsDigit(s[i])) return Level::kNone;
+  }
+  if (s[pos + 5] != ' ' || !IsDigit(s[pos + 6]) || !IsDigit(s[pos + 7]) || s[pos + 8] != ':') {
+    return Level::kNone;
+  }
+  switch (s[pos]) {
+    case 'I':
+      return Level::kInfo;
+    case 'W':
+      return Level::kWarn;
+    case 'E':
+      return Level::kError;
+    case 'F':
+      return Level::kFatal;
+    default:
+      return Level::kNone;
+  }
+}
+
+}  // namespace
+
+Level LeadingLevel(std::string_view s) {
+  std::size_t pos = 0;
+  while (pos < s.size() && IsSpace(s[pos])) ++pos;
+  if (const Level k = KlogLevel(s, pos); k != Level::kNone) return k;
+  const std::size_t begin = pos;
+  // "[2024-01-01 00:00:00] ERROR ..."
+  if (pos + 1 < s.size() && s[pos] == '[' && IsDigit(s[pos + 1])) {
+    const std::size_t close = s.find(']', pos);
+    if (close != std::string_view::npos) pos = close + 1;
+  } else {
+    // Up to three timestamp tokens: date, time, zone ("2024-01-01 00:00:00,123 +0000").
+    for (int i = 0; i < 3; ++i) {
+      std::size_t next = pos;
+      if (!IsTimeToken(NextToken(s, next))) break;
+      pos = next;
+    }
+  }
+  const bool had_time = pos != begin;
+  // A separator some formats put between the time and the level.
+  auto skip_separator = [&] {
+    std::size_t next = pos;
+    const std::string_view t = NextToken(s, next);
+    if (t == "-" || t == "|") {
+      pos = next;
+      return true;
+    }
+    return false;
+  };
+  const bool separated = skip_separator();
+  std::size_t at = pos;
+  if (const Level l = LevelWordAt(s, at); l != Level::kNone) return l;
+  // Python's "%(asctime)s - %(name)s - %(levelname)s - %(message)s": one logger name between
+  // separators before the level.
+  if (had_time && separated) {
+    NextToken(s, pos);
+    if (skip_separator()) return LevelWordAt(s, pos);
+  }
+  return Level::kNone;
 }
 
 bool LogfmtReader::Next(std::string_view& key, std::string_view& value) {

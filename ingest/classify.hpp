@@ -87,7 +87,8 @@ inline bool IsErrorLevel(Level l) { return l == Level::kError || l == Level::kFa
 int AccessLogStatus(std::string_view line);
 
 // The level word at the start of a plain-text line, after an optional timestamp
-// ("2024-01-01T00:00:00Z ERROR", "2024-01-01 00:00:00,123 [WARN]", "error: ...").
+// ("2024-01-01T00:00:00Z ERROR", "2024-01-01 00:00:00,123 [WARN]", "error: ...",
+// "<time> - <logger> - ERROR - ..."), or a klog prefix ("E0305 10:00:13.000000 ...").
 Level LeadingLevel(std::string_view line);
 
 // A 3-digit HTTP status 100..599 spelt as digits; 0 otherwise.

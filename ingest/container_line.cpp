@@ -396,13 +396,21 @@ FrameError LineFramer::Parse(std::string_view line, ContainerLine& out) {
 
 PartialJoiner::PartialJoiner(std::size_t max_bytes) : max_bytes_(max_bytes) {}
 
-bool PartialJoiner::Add(const ContainerLine& line, std::string_view& whole) {
-  if (handed_out_ >= 0) {
-    Pending& done = pending_[handed_out_];
+void PartialJoiner::ReleaseHandedOut() {
+  if (handed_out_ < 0) return;
+  Pending& done = pending_[handed_out_];
+  done.cut = false;
+  // A joiner lives per tailed file; one huge message must not pin a megabyte per file for good.
+  if (done.bytes.capacity() > kKeptCapacity) {
+    std::string().swap(done.bytes);
+  } else {
     done.bytes.clear();
-    done.cut = false;
-    handed_out_ = -1;
   }
+  handed_out_ = -1;
+}
+
+bool PartialJoiner::Add(const ContainerLine& line, std::string_view& whole) {
+  ReleaseHandedOut();
   const int index = line.stream == Stream::kStderr ? 1 : 0;
   Pending& p = pending_[index];
   if (!p.open && !line.partial) {
@@ -433,12 +441,7 @@ bool PartialJoiner::Add(const ContainerLine& line, std::string_view& whole) {
 }
 
 bool PartialJoiner::Flush(std::string_view& whole) {
-  if (handed_out_ >= 0) {
-    Pending& done = pending_[handed_out_];
-    done.bytes.clear();
-    done.cut = false;
-    handed_out_ = -1;
-  }
+  ReleaseHandedOut();
   for (int i = 0; i < 2; ++i) {
     Pending& p = pending_[i];
     if (!p.open) continue;

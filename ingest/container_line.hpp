@@ -69,11 +69,14 @@ class PartialJoiner {  // owned by one ingest thread; one per source file/stream
   bool Flush(std::string_view& whole);
 
  private:
+  static constexpr std::size_t kKeptCapacity = 64 * 1024;
   struct Pending {
     std::string bytes;
     bool open = false;  // a partial piece arrived and the final one has not
     bool cut = false;   // bytes reached max_bytes_ and later pieces were dropped
   };
+  void ReleaseHandedOut();
+
   std::size_t max_bytes_;
   std::array<Pending, 2> pending_;  // indexed by Stream
   int handed_out_ = -1;             // the stream whose joined bytes `whole` views until next Add
@@ -83,8 +86,9 @@ class PartialJoiner {  // owned by one ingest thread; one per source file/stream
 enum class Format : uint8_t { kDocker, kCri, kRaw, kAuto };
 
 // Frames lines of one configured format. kAuto decides per line: starts with '{' -> docker,
-// starts with a digit and parses as CRI -> CRI, else raw. A '{' line that is valid JSON but has no
-// "log" key is an application's own JSON line written to a file, so kAuto treats it as raw.
+// starts with a digit and parses as CRI -> CRI, else raw. A '{' line that is no docker frame at all
+// (no "log" key, or not JSON) is an application's own line in a plain file, so kAuto reads it raw;
+// a docker frame that is torn or has bad fields stays an error.
 class LineFramer {  // owned by one ingest thread
  public:
   explicit LineFramer(Format format) : format_(format) {}

@@ -246,6 +246,11 @@ TEST(ClassifyTextTest, LeadingLevelWords) {
       {"2024/01/01 00:00:00 [error] 31#31: connect() failed", Level::kError},
       {"[2024-01-01 00:00:00,123] FATAL x", Level::kFatal},
       {"2024-01-01 00:00:00 +0000 INFO | x", Level::kInfo},
+      {"2024-01-01 00:00:00,123 - app.db - ERROR - x", Level::kError},
+      {"E0305 10:00:13.000000       7 controller.go:190] sync failed", Level::kError},
+      {"W0305 10:00:13.000000 7 x.go:1] slow", Level::kWarn},
+      {"I0305 10:00:13.000000 7 x.go:1] ok", Level::kInfo},
+      {"F0305 10:00:13.000000 7 x.go:1] dead", Level::kFatal},
       // Not a leading level.
       {"ERRORS were found", Level::kNone},
       {"[ERROR x", Level::kNone},
@@ -253,6 +258,10 @@ TEST(ClassifyTextTest, LeadingLevelWords) {
       {"the ERROR is later", Level::kNone},
       {"2024-01-01 myapp ERROR x", Level::kNone},
       {"ERROR-x", Level::kNone},
+      {"E0305 is not klog", Level::kNone},
+      {"A0305 10:00:13.000000 7 x.go:1] not a klog level", Level::kNone},
+      {"2024-01-01 00:00:00,123 - app - db - ERROR - x", Level::kNone},
+      {"- app - ERROR - no time before", Level::kNone},
   };
   auto c = Make();
   for (const Case& k : cases) {
