@@ -1,0 +1,318 @@
+#include "rules/window_store.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace obsgate::rules {
+namespace {
+
+using core::Counts;
+
+std::uint32_t Low(std::uint64_t v) { return static_cast<std::uint32_t>(v); }
+
+std::uint32_t LowOf(const Counts& c, std::size_t i) {
+  switch (i) {
+    case 0:
+      return Low(c.requests);
+    case 1:
+      return Low(c.errors);
+    case 2:
+      return Low(c.log_lines);
+    default:
+      return Low(c.error_lines);
+  }
+}
+
+// (snapshot every, covering) in resolutions; the last tier used stretches to the horizon.
+constexpr std::int64_t kTierTable[][2] = {{1, 10},        {10, 60},         {60, 900},
+                                          {300, 3600},    {900, 6 * 3600},  {3600, 24 * 3600},
+                                          {6 * 3600, 7 * 24 * 3600}};
+
+}  // namespace
+
+std::optional<double> WindowCounts::ErrorRate() const {
+  if (requests <= 0) return std::nullopt;
+  return errors / requests;
+}
+
+std::optional<double> WindowCounts::LogErrorRatio() const {
+  if (log_lines <= 0) return std::nullopt;
+  return error_lines / log_lines;
+}
+
+WindowStore::WindowStore(WindowOptions options, const core::Clock& clock)
+    : options_(options), clock_(clock) {
+  std::int64_t horizon =
+      std::max<std::int64_t>(1, (options_.horizon.count() + options_.resolution.count() - 1) /
+                                    options_.resolution.count());
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < std::size(kTierTable); ++i) {
+    std::int64_t every = kTierTable[i][0];
+    std::int64_t cover = kTierTable[i][1];
+    bool last = cover >= horizon || i + 1 == std::size(kTierTable);
+    if (last) cover = horizon;
+    Tier t{every, (cover + every - 1) / every + 1, offset};
+    offset += static_cast<std::size_t>(t.slots) * kCounters;
+    tiers_.push_back(t);
+    if (last) break;
+  }
+  block_ = offset;
+  last_tick_ = TickOf(clock_.Now());
+}
+
+std::int64_t WindowStore::TickOf(core::TimePoint t) const {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::int64_t res = options_.resolution.count();
+  return ms >= 0 ? ms / res : -((-ms + res - 1) / res);
+}
+
+core::TimePoint WindowStore::TimeOf(std::int64_t tick) const {
+  return core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
+      options_.resolution * tick));
+}
+
+std::string WindowStore::DeploymentId(const std::string& ns, const std::string& deployment) {
+  std::string id = ns;
+  id.push_back('\0');
+  id += deployment;
+  return id;
+}
+
+void WindowStore::Merge(core::LocalCounts& local) {
+  if (local.empty()) return;
+  core::TimePoint now = clock_.Now();
+  std::lock_guard lock(mu_);
+  local.Drain([&](const core::SeriesKey& key, const Counts& counts) {
+    Series& s = series_[FindOrCreate(key)];
+    s.total += counts;
+    s.last_seen = now;
+  });
+}
+
+std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {
+  if (auto it = index_.find(wanted); it != index_.end()) return it->second;
+  const core::SeriesKey* key = &wanted;
+  core::SeriesKey overflow{"", kOverflowDeployment, ""};
+  if (index_.size() >= options_.max_series) {
+    ++overflowed_;
+    if (auto it = index_.find(overflow); it != index_.end()) return it->second;
+    key = &overflow;  // one series more than the cap, so nothing is lost
+  }
+  std::uint32_t idx;
+  if (!free_.empty()) {
+    idx = free_.back();
+    free_.pop_back();
+  } else {
+    idx = static_cast<std::uint32_t>(series_.size());
+    series_.emplace_back();
+    snapshots_.resize(snapshots_.size() + block_);
+  }
+  auto [it, inserted] = index_.emplace(*key, idx);
+  Series& s = series_[idx];
+  s = Series{};
+  s.key = &it->first;
+  s.birth_tick = last_tick_ + 1;
+  s.first_seen = s.last_seen = clock_.Now();
+  s.live = true;
+  NoteVersion(it->first);
+  return idx;
+}
+
+void WindowStore::NoteVersion(const core::SeriesKey& key) {
+  DeploymentVersions& d = versions_[DeploymentId(key.ns, key.deployment)];
+  ++d.live_series;
+  for (const VersionInfo& v : d.versions) {
+    if (v.version == key.version) return;
+  }
+  d.versions.push_back(VersionInfo{key.version, clock_.Now()});
+  if (d.versions.size() > options_.max_versions) d.versions.erase(d.versions.begin());
+}
+
+void WindowStore::Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick,
+                           const Counts& c) {
+  std::size_t slot = static_cast<std::size_t>((tick / tier.every) % tier.slots);
+  std::uint32_t* p = &snapshots_[index * block_ + tier.offset + slot * kCounters];
+  for (std::size_t k = 0; k < kCounters; ++k) p[k] = LowOf(c, k);
+}
+
+std::uint32_t WindowStore::Stored(std::uint32_t index, const Tier& tier, std::int64_t tick,
+                                  std::size_t counter) const {
+  if (tick < series_[index].birth_tick) return 0;
+  std::size_t slot = static_cast<std::size_t>((tick / tier.every) % tier.slots);
+  return snapshots_[index * block_ + tier.offset + slot * kCounters + counter];
+}
+
+void WindowStore::Tick() {
+  core::TimePoint now = clock_.Now();
+  std::int64_t tick = TickOf(now);
+  std::lock_guard lock(mu_);
+  if (tick <= last_tick_) return;
+  const std::int64_t prev = last_tick_;
+  for (std::uint32_t i = 0; i < series_.size(); ++i) {
+    Series& s = series_[i];
+    if (!s.live) continue;
+    if (now - s.last_seen >= options_.idle_ttl) {
+      auto d = versions_.find(DeploymentId(s.key->ns, s.key->deployment));
+      if (d != versions_.end() && --d->second.live_series == 0) versions_.erase(d);
+      index_.erase(*s.key);
+      s = Series{};
+      free_.push_back(i);
+      ++evicted_;
+      continue;
+    }
+    // Totals at the previous tick: what every tick skipped since (a stalled process) records.
+    Counts before;
+    if (prev >= s.birth_tick) {
+      before = Counts{Stored(i, tiers_[0], prev, 0), Stored(i, tiers_[0], prev, 1),
+                      Stored(i, tiers_[0], prev, 2), Stored(i, tiers_[0], prev, 3)};
+    }
+    for (const Tier& tier : tiers_) {
+      std::int64_t first = (prev / tier.every + 1) * tier.every;
+      std::int64_t last = (tick / tier.every) * tier.every;
+      if (first > last) continue;
+      first = std::max(first, last - (tier.slots - 1) * tier.every);
+      for (std::int64_t k = first; k <= last; k += tier.every) {
+        Snapshot(i, tier, k, k == tick ? s.total : before);
+      }
+    }
+  }
+  last_tick_ = tick;
+}
+
+WindowCounts WindowStore::WindowLocked(std::uint32_t index, core::Duration window) const {
+  const Series& s = series_[index];
+  const std::int64_t now = last_tick_;
+  WindowCounts out;
+  if (now < s.birth_tick) return out;  // counted since the last tick: not in any window yet
+  double w = static_cast<double>(std::min(window, options_.horizon).count()) /
+             static_cast<double>(options_.resolution.count());
+  double start = static_cast<double>(now) - w;
+  double v[kCounters];
+  std::uint32_t at_now[kCounters];
+  for (std::size_t k = 0; k < kCounters; ++k) at_now[k] = Stored(index, tiers_[0], now, k);
+  if (start < static_cast<double>(s.birth_tick)) {
+    for (std::size_t k = 0; k < kCounters; ++k) v[k] = at_now[k];
+  } else {
+    // The finest tier that still holds a snapshot at or before the window's start.
+    const Tier* tier = &tiers_.back();
+    std::int64_t a = 0;
+    for (const Tier& t : tiers_) {
+      std::int64_t newest = (now / t.every) * t.every;
+      std::int64_t candidate = static_cast<std::int64_t>(std::floor(start / t.every)) * t.every;
+      if (newest - candidate <= (t.slots - 1) * t.every) {
+        tier = &t;
+        a = candidate;
+        break;
+      }
+      a = newest - (t.slots - 1) * t.every;  // beyond the horizon: clamp to the oldest
+    }
+    start = std::max(start, static_cast<double>(a));
+    // The total was 0 just before birth: a sharper lower bracket than a coarse snapshot.
+    a = std::max(a, s.birth_tick - 1);
+    std::int64_t b = a + tier->every;
+    const Tier* tier_b = tier;
+    if (b > now) {
+      b = now;
+      tier_b = &tiers_[0];
+    }
+    double frac = b > a ? (start - static_cast<double>(a)) / static_cast<double>(b - a) : 0;
+    for (std::size_t k = 0; k < kCounters; ++k) {
+      std::uint32_t va = Stored(index, *tier, a, k);
+      std::uint32_t vb = Stored(index, *tier_b, b, k);
+      v[k] = static_cast<double>(static_cast<std::uint32_t>(at_now[k] - va)) -
+             frac * static_cast<double>(static_cast<std::uint32_t>(vb - va));
+    }
+  }
+  out.requests = v[0];
+  out.errors = v[1];
+  out.log_lines = v[2];
+  out.error_lines = v[3];
+  return out;
+}
+
+WindowCounts WindowStore::SeriesRef::Window(core::Duration window) const {
+  return store_.WindowLocked(index_, window);
+}
+const core::SeriesKey& WindowStore::SeriesRef::key() const { return *store_.series_[index_].key; }
+core::Counts WindowStore::SeriesRef::total() const { return store_.series_[index_].total; }
+core::TimePoint WindowStore::SeriesRef::first_seen() const {
+  return store_.series_[index_].first_seen;
+}
+core::TimePoint WindowStore::SeriesRef::last_seen() const {
+  return store_.series_[index_].last_seen;
+}
+
+void WindowStore::ForEach(const std::function<void(const SeriesRef&)>& fn) const {
+  std::lock_guard lock(mu_);
+  for (std::uint32_t i = 0; i < series_.size(); ++i) {
+    if (series_[i].live) fn(SeriesRef(*this, i));
+  }
+}
+
+std::optional<WindowCounts> WindowStore::Window(const core::SeriesKey& key,
+                                                core::Duration window) const {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  return WindowLocked(it->second, window);
+}
+
+std::optional<core::Counts> WindowStore::Total(const core::SeriesKey& key) const {
+  std::lock_guard lock(mu_);
+  auto it = index_.find(key);
+  if (it == index_.end()) return std::nullopt;
+  return series_[it->second].total;
+}
+
+std::vector<VersionInfo> WindowStore::Versions(const std::string& ns,
+                                               const std::string& deployment) const {
+  std::lock_guard lock(mu_);
+  auto it = versions_.find(DeploymentId(ns, deployment));
+  if (it == versions_.end()) return {};
+  return it->second.versions;
+}
+
+std::optional<std::string> WindowStore::Baseline(const core::SeriesKey& key) const {
+  std::lock_guard lock(mu_);
+  auto it = versions_.find(DeploymentId(key.ns, key.deployment));
+  if (it == versions_.end()) return std::nullopt;
+  const auto& v = it->second.versions;
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    if (v[i].version == key.version) return v[i - 1].version;
+  }
+  return std::nullopt;
+}
+
+std::size_t WindowStore::size() const {
+  std::lock_guard lock(mu_);
+  return index_.size();
+}
+
+std::uint64_t WindowStore::overflowed_series() const {
+  std::lock_guard lock(mu_);
+  return overflowed_;
+}
+
+std::uint64_t WindowStore::evicted_series() const {
+  std::lock_guard lock(mu_);
+  return evicted_;
+}
+
+std::size_t WindowStore::MemoryBytes() const {
+  std::lock_guard lock(mu_);
+  std::size_t bytes = snapshots_.capacity() * sizeof(std::uint32_t) +
+                      series_.capacity() * sizeof(Series) +
+                      index_.bucket_count() * sizeof(void*);
+  // An unordered_map node: next pointer, the pair, the cached hash.
+  constexpr std::size_t kNode = sizeof(void*) + sizeof(std::pair<core::SeriesKey, std::uint32_t>) +
+                                sizeof(std::size_t);
+  for (const auto& [key, idx] : index_) {
+    bytes += kNode;
+    for (const std::string* s : {&key.ns, &key.deployment, &key.version}) {
+      if (s->capacity() > 15) bytes += s->capacity() + 1;
+    }
+  }
+  return bytes;
+}
+
+}  // namespace obsgate::rules

@@ -1,0 +1,140 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/counts.hpp"
+#include "core/series.hpp"
+#include "core/units.hpp"
+
+namespace obsgate::rules {
+
+struct WindowOptions {
+  core::Duration resolution = std::chrono::seconds(1);
+  core::Duration horizon = std::chrono::hours(1);  // the longest window a rule may ask for
+  std::size_t max_series = 200'000;
+  core::Duration idle_ttl = std::chrono::hours(1);  // no new counts this long: forgotten
+  std::size_t max_versions = 16;                    // versions remembered per deployment
+};
+
+// Sums over a window. Fractional only where a window edge falls inside a coarse bucket of an old
+// part of the window; windows up to 10 resolutions long are exact.
+struct WindowCounts {
+  double requests = 0;
+  double errors = 0;
+  double log_lines = 0;
+  double error_lines = 0;
+
+  // errors / requests, or nullopt ("no data") when there were no requests.
+  std::optional<double> ErrorRate() const;
+  std::optional<double> LogErrorRatio() const;
+};
+
+struct VersionInfo {
+  std::string version;
+  core::TimePoint first_seen;
+};
+
+// Rolling counts per series: cumulative totals, plus snapshots of them at tick times kept in
+// tiers (1s for 10s, 10s for 1m, 1m for 15m, 5m for 1h, then coarser), so a window sum is the
+// total now minus the total at its start, interpolated inside one bucket. About 47 snapshots of
+// 16 bytes per series for a one-hour horizon. Thread-safe: one mutex, taken once per Merge
+// (ingest threads, once per batch) and once per Tick (the rule thread); never per line.
+class WindowStore {
+ public:
+  WindowStore(WindowOptions options, const core::Clock& clock);
+
+  // Adds what an ingest thread counted and clears it.
+  void Merge(core::LocalCounts& local);
+  // Records the totals at the clock's current time and forgets idle series.
+  void Tick();
+
+  // A series as rule evaluation sees it, valid during ForEach only.
+  class SeriesRef {
+   public:
+    WindowCounts Window(core::Duration window) const;
+    const core::SeriesKey& key() const;
+    core::Counts total() const;
+    core::TimePoint first_seen() const;
+    core::TimePoint last_seen() const;
+
+   private:
+    friend class WindowStore;
+    SeriesRef(const WindowStore& store, std::uint32_t index) : store_(store), index_(index) {}
+    const WindowStore& store_;
+    std::uint32_t index_;
+  };
+  // Visits every series under the lock; fn must not call back into the store.
+  void ForEach(const std::function<void(const SeriesRef&)>& fn) const;
+
+  // Sums over the window ending at the last tick; nullopt for an unknown series.
+  std::optional<WindowCounts> Window(const core::SeriesKey& key, core::Duration window) const;
+  std::optional<core::Counts> Total(const core::SeriesKey& key) const;
+  // Versions of a deployment in the order they were first seen, oldest first.
+  std::vector<VersionInfo> Versions(const std::string& ns, const std::string& deployment) const;
+  // The version first seen just before key.version: what a new release is compared with.
+  std::optional<std::string> Baseline(const core::SeriesKey& key) const;
+
+  std::size_t size() const;
+  std::uint64_t overflowed_series() const;  // new series refused because of max_series
+  std::uint64_t evicted_series() const;
+  // Bytes held for series (snapshots, totals, keys, index), for capacity planning.
+  std::size_t MemoryBytes() const;
+  const WindowOptions& options() const { return options_; }
+
+ private:
+  struct Tier {
+    std::int64_t every = 1;  // in ticks
+    std::int64_t slots = 0;
+    std::size_t offset = 0;  // first snapshot of this tier within a series' block
+  };
+  struct Series {
+    const core::SeriesKey* key = nullptr;  // points at the index's key
+    core::Counts total;
+    std::int64_t birth_tick = 0;  // the first tick whose snapshot includes its counts
+    core::TimePoint first_seen;
+    core::TimePoint last_seen;  // when counts last arrived
+    bool live = false;
+  };
+  static constexpr std::size_t kCounters = 4;
+
+  std::uint32_t FindOrCreate(const core::SeriesKey& key);
+  void Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick, const core::Counts& c);
+  std::uint32_t Stored(std::uint32_t index, const Tier& tier, std::int64_t tick,
+                       std::size_t counter) const;
+  WindowCounts WindowLocked(std::uint32_t index, core::Duration window) const;
+  void NoteVersion(const core::SeriesKey& key);
+  std::int64_t TickOf(core::TimePoint t) const;
+  core::TimePoint TimeOf(std::int64_t tick) const;
+
+  const WindowOptions options_;
+  const core::Clock& clock_;
+  std::vector<Tier> tiers_;
+  std::size_t block_ = 0;  // uint32 values per series
+
+  mutable std::mutex mu_;
+  std::int64_t last_tick_ = 0;
+  std::unordered_map<core::SeriesKey, std::uint32_t, core::SeriesKeyHash> index_;
+  std::vector<Series> series_;
+  std::vector<std::uint32_t> free_;
+  std::vector<std::uint32_t> snapshots_;  // block_ values per series slot
+  struct DeploymentVersions {
+    std::vector<VersionInfo> versions;
+    std::size_t live_series = 0;
+  };
+  static std::string DeploymentId(const std::string& ns, const std::string& deployment);
+  std::unordered_map<std::string, DeploymentVersions> versions_;  // key: ns + '\0' + deployment
+  std::uint64_t overflowed_ = 0;
+  std::uint64_t evicted_ = 0;
+};
+
+// Where counts go when max_series is reached: still counted, in one series of this name.
+inline constexpr const char* kOverflowDeployment = "overflow";
+
+}  // namespace obsgate::rules
