@@ -8,6 +8,7 @@
 #include <optional>
 #include <string_view>
 
+#include "app/analyze.hpp"
 #include "app/default_config.hpp"
 #include "app/gateway.hpp"
 #include "core/config.hpp"
@@ -136,6 +137,8 @@ const std::vector<Command>& Commands() {
        "prints each problem as FILE:LINE:COLUMN: KEY: MESSAGE. Exits 0 when the file is good,\n"
        "1 when it has problems.\n",
        CheckConfig},
+      {"analyze", "count requests, errors and error lines in log files, offline", kAnalyzeHelp,
+       [](const std::vector<std::string>& a) { return Analyze(a); }},
   };
   return commands;
 }

@@ -7,9 +7,12 @@
 #include <chrono>
 #include <sstream>
 
+#include "app/deployments_api.hpp"
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
 #include "core/version.hpp"
+#include "rules/window_metrics.hpp"
+#include "rules/window_store.hpp"
 #include "server/http_server.hpp"
 
 namespace obsgate::app {
@@ -24,6 +27,15 @@ server::ServerOptions OptionsFrom(const core::ServerConfig& s) {
   o.max_body_bytes = s.max_body_bytes;
   o.read_timeout = s.read_timeout;
   o.idle_timeout = s.idle_timeout;
+  return o;
+}
+
+rules::WindowOptions WindowOptionsFrom(const core::WindowsConfig& w) {
+  rules::WindowOptions o;
+  o.resolution = w.resolution;
+  o.horizon = w.horizon;
+  o.max_series = w.max_series;
+  o.idle_ttl = w.idle_series_ttl;
   return o;
 }
 
@@ -59,6 +71,9 @@ Gateway::Gateway(core::Config config, std::optional<std::string> config_path, co
                       .Add({});
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());
+  clock_ = std::make_unique<core::SystemClock>();
+  store_ = std::make_unique<rules::WindowStore>(WindowOptionsFrom(config_.windows), *clock_);
+  window_metrics_ = std::make_unique<rules::WindowMetrics>(*store_);
   server_ = std::make_unique<server::HttpServer>(OptionsFrom(config_.server), *registry_);
   InstallRoutes();
 }
@@ -80,6 +95,9 @@ void Gateway::InstallRoutes() {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   });
+  server_->Route("GET", "/api/v1/deployments", "api_deployments", [this](const Request&) {
+    return Response::Json(200, DeploymentsJson(*store_));
+  });
   server_->Route("POST", "/-/reload", "reload", [this](const Request&) {
     core::Status s = Reload();
     if (!s) return Response::Error(500, s.error());
@@ -90,6 +108,7 @@ void Gateway::InstallRoutes() {
 core::Status Gateway::Start() {
   core::Status s = server_->Start();
   if (!s) return s;
+  ticker_ = std::thread([this] { TickLoop(); });
   log::Info("obsgate started", {{"version", Version()},
                                 {"revision", Revision()},
                                 {"config", config_.file},
@@ -102,6 +121,14 @@ void Gateway::Stop() {
   if (!server_) return;
   bool was_ready = ready_.exchange(false);
   bool clean = server_->Stop(config_.server.shutdown_timeout);
+  if (ticker_.joinable()) {
+    {
+      std::lock_guard lock(tick_mu_);
+      stop_ticking_ = true;
+    }
+    tick_cv_.notify_all();
+    ticker_.join();
+  }
   if (was_ready) {
     log::Info("obsgate stopped", {{"clean", clean}});
   }
@@ -126,11 +153,12 @@ core::Status Gateway::Reload() {
                {{"problems", load.problems.size()}});
     return core::Error{msg};
   }
-  if (!(load.config->server == config_.server)) {
-    log::Warn("listen and server settings change only on restart",
+  if (!(load.config->server == config_.server) || !(load.config->windows == config_.windows)) {
+    log::Warn("listen, server and windows settings change only on restart",
               {{"hint", "restart obsgate to apply them"}});
   }
   load.config->server = config_.server;
+  load.config->windows = config_.windows;
   config_ = std::move(*load.config);
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());
@@ -138,13 +166,24 @@ core::Status Gateway::Reload() {
   return core::Ok{};
 }
 
+void Gateway::TickLoop() {
+  std::unique_lock lock(tick_mu_);
+  while (!tick_cv_.wait_for(lock, config_.windows.resolution, [this] { return stop_ticking_; })) {
+    store_->Tick();
+  }
+}
+
 std::uint16_t Gateway::port() const { return server_->port(); }
 
 std::string Gateway::MetricsText() const {
   std::vector<prometheus::MetricFamily> families = registry_->Collect();
-  std::vector<prometheus::MetricFamily> process = process_metrics_->Collect();
-  families.insert(families.end(), std::make_move_iterator(process.begin()),
-                  std::make_move_iterator(process.end()));
+  for (const prometheus::Collectable* c :
+       {static_cast<const prometheus::Collectable*>(window_metrics_.get()),
+        static_cast<const prometheus::Collectable*>(process_metrics_.get())}) {
+    std::vector<prometheus::MetricFamily> more = c->Collect();
+    families.insert(families.end(), std::make_move_iterator(more.begin()),
+                    std::make_move_iterator(more.end()));
+  }
   return prometheus::TextSerializer().Serialize(families);
 }
 

@@ -1,11 +1,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 
+#include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/result.hpp"
 
@@ -17,6 +20,10 @@ class Gauge;
 namespace obsgate::core {
 class ProcessMetrics;
 }
+namespace obsgate::rules {
+class WindowStore;
+class WindowMetrics;
+}  // namespace obsgate::rules
 namespace obsgate::server {
 class HttpServer;
 }
@@ -40,11 +47,13 @@ class Gateway {
   std::uint16_t port() const;
   bool ready() const { return ready_; }
   prometheus::Registry& registry() { return *registry_; }
+  rules::WindowStore& store() { return *store_; }
   // The /metrics body: the registry and the process metrics in text format 0.0.4.
   std::string MetricsText() const;
 
  private:
   void InstallRoutes();
+  void TickLoop();
 
   std::mutex config_mu_;
   core::Config config_;
@@ -52,7 +61,14 @@ class Gateway {
   core::Env env_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<core::ProcessMetrics> process_metrics_;
+  std::unique_ptr<core::Clock> clock_;
+  std::unique_ptr<rules::WindowStore> store_;
+  std::unique_ptr<rules::WindowMetrics> window_metrics_;
   std::unique_ptr<server::HttpServer> server_;
+  std::thread ticker_;
+  std::mutex tick_mu_;
+  std::condition_variable tick_cv_;
+  bool stop_ticking_ = false;
   prometheus::Gauge* reload_ok_ = nullptr;
   prometheus::Gauge* reload_time_ = nullptr;
   std::atomic<bool> ready_{false};

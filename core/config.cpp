@@ -39,6 +39,27 @@ void ReadServer(ConfigMap& m, ServerConfig& s) {
   m.Finish();
 }
 
+void ReadWindows(ConfigMap& m, WindowsConfig& w) {
+  auto positive = [&](std::string_view key, Duration& out) {
+    if (auto v = m.Duration(key)) {
+      if (v->count() <= 0) {
+        m.Report(key, "must be longer than 0s");
+      } else {
+        out = *v;
+      }
+    }
+  };
+  positive("resolution", w.resolution);
+  positive("horizon", w.horizon);
+  positive("idle_series_ttl", w.idle_series_ttl);
+  if (auto v = m.Int("max_series", 1, 100'000'000)) w.max_series = static_cast<std::uint64_t>(*v);
+  if (w.horizon < w.resolution) m.Report("horizon", "must be at least the resolution");
+  if (w.horizon.count() / w.resolution.count() > 7 * 86400) {
+    m.Report("horizon", "holds more than 604800 resolutions; use a coarser resolution");
+  }
+  m.Finish();
+}
+
 }  // namespace
 
 Result<std::pair<std::string, std::uint16_t>> ParseListenAddress(std::string_view text) {
@@ -88,6 +109,7 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
       }
     }
     if (auto server = top.Map("server")) ReadServer(*server, config.server);
+    if (auto windows = top.Map("windows")) ReadWindows(*windows, config.windows);
     top.Finish();
   }
   load.problems = reader.problems();

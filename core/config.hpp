@@ -27,10 +27,21 @@ struct ServerConfig {
   bool operator==(const ServerConfig&) const = default;
 };
 
+// How counts are kept per series (rules::WindowStore).
+struct WindowsConfig {
+  Duration resolution = std::chrono::seconds(1);
+  Duration horizon = std::chrono::hours(1);  // the longest window a rule may use
+  std::uint64_t max_series = 200'000;
+  Duration idle_series_ttl = std::chrono::hours(1);
+
+  bool operator==(const WindowsConfig&) const = default;
+};
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
   ServerConfig server;
+  WindowsConfig windows;
 };
 
 struct ConfigLoad {

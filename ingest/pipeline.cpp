@@ -1,0 +1,96 @@
+#include "ingest/pipeline.hpp"
+
+#include "core/series.hpp"
+#include "ingest/attribution.hpp"
+
+namespace obsgate::ingest {
+
+IngestStats& IngestStats::operator+=(const IngestStats& o) {
+  lines += o.lines;
+  bytes += o.bytes;
+  docker_errors += o.docker_errors;
+  cri_errors += o.cri_errors;
+  unattributed += o.unattributed;
+  truncated += o.truncated;
+  return *this;
+}
+
+core::Result<std::unique_ptr<LineCounter>> LineCounter::Create(ClassifyOptions options) {
+  auto classifier = Classifier::Create(std::move(options));
+  if (!classifier) return core::Error{classifier.error()};
+  return std::unique_ptr<LineCounter>(new LineCounter(std::move(classifier).value()));
+}
+
+LineFacts LineCounter::Count(std::string_view message, const SourceLabels& from_path,
+                             const SourceLabels& from_source) {
+  LineFacts facts = classifier_->Classify(message);
+  auto pick = [](std::string_view a, std::string_view b, std::string_view c) {
+    return !a.empty() ? a : !b.empty() ? b : c;
+  };
+  std::string_view ns = pick(from_path.ns, facts.ns, from_source.ns);
+  std::string_view deployment = pick(from_path.deployment, facts.deployment,
+                                     from_source.deployment);
+  std::string_view version = pick(from_path.version, facts.version, from_source.version);
+  if (deployment.empty()) {
+    deployment = core::kUnknown;
+    ++stats_.unattributed;
+  }
+  core::Counts& c = counts_.At(ns, deployment, version);
+  ++stats_.lines;
+  ++c.log_lines;
+  if (facts.error_line) ++c.error_lines;
+  if (facts.status != 0) {
+    ++c.requests;
+    if (classifier_->IsErrorStatus(facts.status)) ++c.errors;
+  }
+  return facts;
+}
+
+SourceLabels LabelsFromPath(std::string_view path) {
+  SourceLabels labels;
+  if (auto pod = ParseKubernetesLogPath(path)) {
+    Workload w = WorkloadFromPod(pod->pod);
+    labels.ns = std::string(pod->ns);
+    labels.deployment = std::string(w.deployment);
+    labels.version = std::string(w.version);
+  }
+  return labels;
+}
+
+LogStream::LogStream(Format format, std::string path, SourceLabels labels,
+                     std::size_t max_line_bytes)
+    : framer_(format),
+      joiner_(max_line_bytes),
+      from_path_(LabelsFromPath(path)),
+      from_source_(std::move(labels)) {}
+
+void LogStream::Feed(std::string_view line, LineCounter& counter) {
+  if (auto m = Frame(line, counter.stats())) Count(*m, counter);
+}
+
+std::optional<LogStream::Message> LogStream::Frame(std::string_view line, IngestStats& stats) {
+  stats.bytes += line.size() + 1;
+  ContainerLine frame;
+  FrameError err = framer_.Parse(line, frame);
+  if (err != FrameError::kNone) {
+    if (err == FrameError::kEmpty) return std::nullopt;  // blank lines say nothing
+    bool cri = framer_.format() == Format::kCri ||
+               (framer_.format() == Format::kAuto && !line.empty() && line[0] != '{');
+    ++(cri ? stats.cri_errors : stats.docker_errors);
+    return std::nullopt;
+  }
+  std::string_view whole;
+  if (!joiner_.Add(frame, whole)) return std::nullopt;
+  if (joiner_.truncated() != truncated_seen_) {
+    stats.truncated += joiner_.truncated() - truncated_seen_;
+    truncated_seen_ = joiner_.truncated();
+  }
+  return Message{whole, frame.time};
+}
+
+void LogStream::Finish(LineCounter& counter) {
+  std::string_view whole;
+  while (joiner_.Flush(whole)) counter.Count(whole, from_path_, from_source_);
+}
+
+}  // namespace obsgate::ingest
