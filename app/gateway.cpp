@@ -46,7 +46,8 @@ double NowSeconds() {
 
 }  // namespace
 
-Gateway::Gateway(core::Config config, std::optional<std::string> config_path, core::Env env)
+Gateway::Gateway(core::Config config, std::optional<std::string> config_path, core::Env env,
+                 std::unique_ptr<core::Clock> clock)
     : config_(std::move(config)),
       config_path_(std::move(config_path)),
       env_(std::move(env)),
@@ -71,7 +72,7 @@ Gateway::Gateway(core::Config config, std::optional<std::string> config_path, co
                       .Add({});
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());
-  clock_ = std::make_unique<core::SystemClock>();
+  clock_ = clock ? std::move(clock) : std::make_unique<core::SystemClock>();
   store_ = std::make_unique<rules::WindowStore>(WindowOptionsFrom(config_.windows), *clock_);
   window_metrics_ = std::make_unique<rules::WindowMetrics>(*store_);
   server_ = std::make_unique<server::HttpServer>(OptionsFrom(config_.server), *registry_);

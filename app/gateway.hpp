@@ -35,7 +35,9 @@ namespace obsgate::app {
 class Gateway {
  public:
   // `config_path` is where Reload reads from; nullopt when running on the embedded default.
-  Gateway(core::Config config, std::optional<std::string> config_path, core::Env env);
+  // `clock` drives the windows; the system clock when null (tests pass a fake one).
+  Gateway(core::Config config, std::optional<std::string> config_path, core::Env env,
+          std::unique_ptr<core::Clock> clock = nullptr);
   ~Gateway();
 
   core::Status Start();

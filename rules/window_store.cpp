@@ -104,6 +104,12 @@ std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {
     free_.pop_back();
   } else {
     idx = static_cast<std::uint32_t>(series_.size());
+    // Grow by a fixed step, not by doubling: at 100k series doubling could waste half the slab.
+    constexpr std::size_t kGrowth = 4096;
+    if (series_.size() == series_.capacity()) series_.reserve(series_.size() + kGrowth);
+    if (snapshots_.size() + block_ > snapshots_.capacity()) {
+      snapshots_.reserve(snapshots_.size() + kGrowth * block_);
+    }
     series_.emplace_back();
     snapshots_.resize(snapshots_.size() + block_);
   }
