@@ -60,6 +60,158 @@ void ReadWindows(ConfigMap& m, WindowsConfig& w) {
   m.Finish();
 }
 
+void ReadClassify(ConfigMap& m, ClassifyConfig& c) {
+  for (auto [key, out] : {std::pair{"status_fields", &c.status_fields},
+                          std::pair{"level_fields", &c.level_fields},
+                          std::pair{"namespace_fields", &c.namespace_fields},
+                          std::pair{"deployment_fields", &c.deployment_fields},
+                          std::pair{"version_fields", &c.version_fields},
+                          std::pair{"error_patterns", &c.error_patterns}}) {
+    if (auto v = m.StringList(key)) *out = std::move(*v);
+  }
+  if (auto v = m.StringList("extra_error_statuses")) {
+    for (const std::string& s : *v) {
+      int code = 0;
+      auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), code);
+      if (ec != std::errc() || p != s.data() + s.size() || code < 100 || code > 599) {
+        m.Report("extra_error_statuses", "\"" + s + "\" is not an HTTP status from 100 to 599");
+      } else {
+        c.extra_error_statuses.push_back(code);
+      }
+    }
+  }
+  m.Finish();
+}
+
+void ReadLabels(ConfigMap& m, std::string_view key, StaticLabels& out) {
+  if (auto l = m.Map(key)) {
+    if (auto v = l->String("namespace")) out.ns = *v;
+    if (auto v = l->String("deployment")) out.deployment = *v;
+    if (auto v = l->String("version")) out.version = *v;
+    l->Finish();
+  }
+}
+
+void ReadFormat(ConfigMap& m, std::string& out) {
+  if (auto v = m.String("format")) {
+    if (*v != "docker" && *v != "cri" && *v != "raw" && *v != "auto") {
+      m.Report("format", "\"" + *v + "\" is not a log format; use docker, cri, raw or auto");
+    } else {
+      out = *v;
+    }
+  }
+}
+
+// A secret given inline (from ${ENV}) or as a file mounted beside the process.
+void ReadSecret(ConfigMap& m, std::string_view key, std::string& out) {
+  std::string file_key = std::string(key) + "_file";
+  if (m.Has(key) && m.Has(file_key)) {
+    m.Report(file_key, "give " + std::string(key) + " or " + file_key + ", not both");
+  }
+  if (auto v = m.String(key)) out = *v;
+  if (auto path = m.String(file_key)) {
+    std::ifstream in(*path, std::ios::binary);
+    std::ostringstream text;
+    if (!in || !(text << in.rdbuf())) {
+      m.Report(file_key, "cannot read the file; check the mount and its permissions");
+    } else {
+      out = text.str();
+      while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+    }
+  }
+}
+
+void PositiveDuration(ConfigMap& m, std::string_view key, Duration& out) {
+  if (auto v = m.Duration(key)) {
+    if (v->count() <= 0) {
+      m.Report(key, "must be longer than 0s");
+    } else {
+      out = *v;
+    }
+  }
+}
+
+void ReadSource(ConfigReader& reader, const YAML::Node& node, const std::string& path,
+                std::size_t index, std::vector<SourceConfig>& out) {
+  if (!node.IsMap()) {
+    reader.Report(node, path, "a source is a mapping with one of http:, tail: or kafka:");
+    return;
+  }
+  ConfigMap m(reader, node, path);
+  SourceConfig source;
+  int kinds = 0;
+  if (auto h = m.Map("http")) {
+    ++kinds;
+    HttpSourceConfig c;
+    if (auto formats = h->StringList("formats")) {
+      c.loki = c.ndjson = false;
+      for (const std::string& f : *formats) {
+        if (f == "loki") {
+          c.loki = true;
+        } else if (f == "ndjson") {
+          c.ndjson = true;
+        } else {
+          h->Report("formats", "\"" + f + "\" is not a push format; use loki or ndjson");
+        }
+      }
+    }
+    ReadSecret(*h, "token", c.token);
+    if (auto v = h->Size("max_inflight_size")) c.max_inflight_bytes = *v;
+    h->Finish();
+    source.name = "http";
+    source.spec = std::move(c);
+  }
+  if (auto t = m.Map("tail")) {
+    ++kinds;
+    TailSourceConfig c;
+    if (auto v = t->StringList("paths")) {
+      if (v->empty()) t->Report("paths", "name at least one glob, like /var/log/containers/*.log");
+      c.paths = std::move(*v);
+    }
+    if (auto v = t->StringList("exclude")) c.exclude = std::move(*v);
+    ReadFormat(*t, c.format);
+    if (auto v = t->String("checkpoint_file")) c.checkpoint_file = *v;
+    PositiveDuration(*t, "checkpoint_interval", c.checkpoint_interval);
+    PositiveDuration(*t, "rescan_interval", c.rescan_interval);
+    if (auto v = t->Size("max_line_size")) c.max_line_size = std::max<std::uint64_t>(*v, 1024);
+    if (auto v = t->Bool("read_from_head")) c.read_from_head = *v;
+    ReadLabels(*t, "labels", c.labels);
+    t->Finish();
+    source.name = "tail-" + std::to_string(index + 1);
+    source.spec = std::move(c);
+  }
+  if (auto k = m.Map("kafka")) {
+    ++kinds;
+    KafkaSourceConfig c;
+    if (auto v = k->String("brokers")) c.brokers = *v;
+    if (c.brokers.empty()) k->Report("brokers", "name the bootstrap brokers, like kafka:9092");
+    if (auto v = k->StringList("topics")) c.topics = std::move(*v);
+    if (c.topics.empty()) k->Report("topics", "name at least one topic");
+    if (auto v = k->String("group")) c.group = *v;
+    ReadFormat(*k, c.format);
+    if (auto p = k->Map("properties")) {
+      for (const std::string& key : p->Keys()) {
+        if (auto v = p->String(key)) c.properties[key] = *v;
+      }
+      p->Finish();
+    }
+    PositiveDuration(*k, "commit_interval", c.commit_interval);
+    if (auto v = k->Int("batch_size", 1, 1'000'000)) c.batch_size = static_cast<int>(*v);
+    ReadLabels(*k, "header_names", c.header_names);
+    ReadLabels(*k, "labels", c.labels);
+    k->Finish();
+    source.name = "kafka-" + std::to_string(index + 1);
+    source.spec = std::move(c);
+  }
+  if (auto v = m.String("name")) source.name = *v;
+  m.Finish();
+  if (kinds != 1) {
+    reader.Report(node, path, "a source has exactly one of http:, tail: or kafka:");
+    return;
+  }
+  out.push_back(std::move(source));
+}
+
 }  // namespace
 
 Result<std::pair<std::string, std::uint16_t>> ParseListenAddress(std::string_view text) {
@@ -110,6 +262,26 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     }
     if (auto server = top.Map("server")) ReadServer(*server, config.server);
     if (auto windows = top.Map("windows")) ReadWindows(*windows, config.windows);
+    if (auto classify = top.Map("classify")) ReadClassify(*classify, config.classify);
+    std::size_t i = 0;
+    for (auto& [node, path] : top.List("sources")) {
+      ReadSource(reader, node, path, i++, config.sources);
+    }
+    for (std::size_t a = 0; a < config.sources.size(); ++a) {
+      for (std::size_t b = 0; b < a; ++b) {
+        if (config.sources[a].name == config.sources[b].name) {
+          reader.ReportAt(0, 0, "sources", "two sources are named \"" + config.sources[a].name +
+                                               "\"; give each a distinct name:");
+        }
+      }
+      if (std::holds_alternative<HttpSourceConfig>(config.sources[a].spec)) {
+        for (std::size_t b = 0; b < a; ++b) {
+          if (std::holds_alternative<HttpSourceConfig>(config.sources[b].spec)) {
+            reader.ReportAt(0, 0, "sources", "at most one http source; it serves both formats");
+          }
+        }
+      }
+    }
     top.Finish();
   }
   load.problems = reader.problems();

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
+#include <variant>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -37,11 +39,85 @@ struct WindowsConfig {
   bool operator==(const WindowsConfig&) const = default;
 };
 
+// How application lines are read; empty lists keep the built-in defaults (ingest/classify.hpp).
+struct ClassifyConfig {
+  std::vector<std::string> status_fields;
+  std::vector<std::string> level_fields;
+  std::vector<std::string> namespace_fields;
+  std::vector<std::string> deployment_fields;
+  std::vector<std::string> version_fields;
+  std::vector<int> extra_error_statuses;    // besides 5xx, e.g. 429
+  std::vector<std::string> error_patterns;  // RE2
+
+  bool operator==(const ClassifyConfig&) const = default;
+};
+
+// Fallback labels a source gives its records when neither the log path nor the line names them.
+struct StaticLabels {
+  std::string ns;
+  std::string deployment;
+  std::string version;
+
+  bool operator==(const StaticLabels&) const = default;
+};
+
+// Loki-compatible push (POST /loki/api/v1/push) and NDJSON push (POST /api/v1/logs).
+struct HttpSourceConfig {
+  bool loki = true;
+  bool ndjson = true;
+  std::string token;  // bearer token; empty: no authentication. A secret: never printed.
+  // Bodies being read or counted at once; past this, pushes get 429 with Retry-After.
+  std::uint64_t max_inflight_bytes = 64 * 1024 * 1024;
+
+  bool operator==(const HttpSourceConfig&) const = default;
+};
+
+// Container log files, followed across rotation, with checkpoints.
+struct TailSourceConfig {
+  std::vector<std::string> paths = {"/var/log/containers/*.log"};
+  std::vector<std::string> exclude = {"*.gz", "*.tmp"};
+  std::string format = "auto";  // docker, cri, raw, auto
+  std::string checkpoint_file;   // empty: no checkpoints, files are read from their end
+  Duration checkpoint_interval = std::chrono::seconds(5);
+  Duration rescan_interval = std::chrono::seconds(1);
+  std::uint64_t max_line_size = 1024 * 1024;
+  bool read_from_head = false;  // files found at start without a checkpoint: from the start?
+  StaticLabels labels;
+
+  bool operator==(const TailSourceConfig&) const = default;
+};
+
+// A Kafka consumer group member reading log lines.
+struct KafkaSourceConfig {
+  std::string brokers;
+  std::vector<std::string> topics;
+  std::string group = "obsgate";
+  std::string format = "auto";
+  // Passed to librdkafka as they are (security.protocol, sasl.*, ssl.*, ...).
+  std::map<std::string, std::string> properties;
+  Duration commit_interval = std::chrono::seconds(5);
+  int batch_size = 1000;
+  // Message headers that name a record's namespace, deployment and version.
+  StaticLabels header_names = {"namespace", "deployment", "version"};
+  StaticLabels labels;
+
+  bool operator==(const KafkaSourceConfig&) const = default;
+};
+
+struct SourceConfig {
+  std::string name;  // "http", "tail-1", ... unless given
+  std::variant<HttpSourceConfig, TailSourceConfig, KafkaSourceConfig> spec;
+
+  bool operator==(const SourceConfig&) const = default;
+};
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
   ServerConfig server;
   WindowsConfig windows;
+  ClassifyConfig classify;
+  std::vector<SourceConfig> sources;
 };
 
 struct ConfigLoad {
