@@ -29,7 +29,8 @@ class Source {
   virtual ~Source() = default;
   // Starts its own threads; an error says what could not be opened and why.
   virtual core::Status Start(RecordSink& sink) = 0;
-  // Stops reading, delivers what was counted, writes checkpoints or commits offsets. Idempotent.
+  // Stops reading, delivers what was counted, writes checkpoints or commits offsets. Idempotent,
+  // and harmless on a source that never started.
   virtual void Stop() = 0;
   virtual const std::string& name() const = 0;
 };

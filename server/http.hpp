@@ -43,6 +43,18 @@ struct Response {
 // Runs on a server I/O thread; must not block for long.
 using Handler = std::function<Response(const Request&)>;
 
+// Decides from a request's headers alone, before its body is read, whether it may go on: so a
+// gateway under load or an unauthenticated client never makes it buffer a body. Thread-safe.
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  // nullopt: read the body and run the handler, then call Done. Otherwise this response is sent,
+  // the body is not read, and the connection is closed.
+  virtual std::optional<Response> Admit(const Request& head) = 0;
+  // Once for every admitted request, after its handler ran or its body failed to arrive.
+  virtual void Done(const Request& head) = 0;
+};
+
 std::string PercentDecode(std::string_view s);
 
 }  // namespace obsgate::server

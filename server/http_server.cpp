@@ -32,7 +32,10 @@ struct RouteEntry {
   std::string path;
   std::string name;
   Handler handler;
+  std::shared_ptr<Admission> admission;
 };
+
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 
 // How long a closing connection keeps reading what the client still sends, so the client sees
 // our error response instead of a reset.
@@ -62,6 +65,12 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   bool Stop(std::chrono::milliseconds grace);
   void Accept();
   Response Dispatch(Request& req, std::string& route_name);
+  const RouteEntry* FindRoute(const std::string& method, const std::string& path) const {
+    for (const RouteEntry& r : routes_) {
+      if (r.method == method && r.path == path) return &r;
+    }
+    return nullptr;
+  }
   void Observe(const std::string& route, int status, double seconds);
   void PostToSessions(void (*action)(Session&));
 
@@ -90,6 +99,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
       : server_(std::move(server)), stream_(std::move(socket)), id_(id) {}
 
   ~Session() {
+    Release();
     std::lock_guard lock(server_->mu_);
     server_->sessions_.erase(id_);
     server_->sessions_done_.notify_all();
@@ -137,13 +147,59 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(server_->options_.max_header_bytes));
     parser_->body_limit(server_->options_.max_body_bytes);
     stream_.expires_after(server_->options_.read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                              self->OnHeader(ec);
+                            });
+  }
+
+  // Headers are in: admit the request (or not) before its body is read.
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    const auto& h = parser_->get();
+    head_ = Request{};
+    head_.method = std::string(h.method_string());
+    head_.target = std::string(h.target());
+    auto q = head_.target.find('?');
+    head_.path = head_.target.substr(0, q);
+    if (q != std::string::npos) head_.query = head_.target.substr(q + 1);
+    for (const auto& field : h) {
+      head_.headers.push_back(Header{std::string(field.name_string()), std::string(field.value())});
+    }
+    if (const RouteEntry* r = server_->FindRoute(head_.method, head_.path); r && r->admission) {
+      if (std::optional<Response> refused = r->admission->Admit(head_)) {
+        server_->Observe(r->name, refused->status, 0);
+        return Send(*refused, h.version(), false);
+      }
+      admitted_ = r->admission;
+    }
+    if (parser_->is_done()) return OnRead({});
+    if (beast::iequals(h[http::field::expect], "100-continue")) {
+      return net::async_write(stream_, net::buffer(kContinue.data(), kContinue.size()),
+                              [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                                if (ec) return self->OnRead(ec);
+                                self->ReadBody();
+                              });
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
                        self->OnRead(ec);
                      });
   }
 
+  void Release() {
+    if (admitted_) {
+      admitted_->Done(head_);
+      admitted_.reset();
+    }
+  }
+
   void OnRead(beast::error_code ec) {
+    if (ec) Release();
     if (ec == http::error::end_of_stream || ec == net::error::eof ||
         ec == net::error::connection_reset || ec == net::error::operation_aborted) {
       return Close();
@@ -173,18 +229,11 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void Handle(http::request<http::string_body>&& raw) {
     auto start = Clock::now();
-    Request req;
-    req.method = std::string(raw.method_string());
-    req.target = std::string(raw.target());
-    auto q = req.target.find('?');
-    req.path = req.target.substr(0, q);
-    if (q != std::string::npos) req.query = req.target.substr(q + 1);
-    for (const auto& field : raw) {
-      req.headers.push_back(Header{std::string(field.name_string()), std::string(field.value())});
-    }
+    Request req = head_;  // the headers, parsed once in OnHeader
     req.body = std::move(raw.body());
     std::string route;
     Response res = server_->Dispatch(req, route);
+    Release();
     server_->Observe(route, res.status,
                      std::chrono::duration<double>(Clock::now() - start).count());
     bool keep_alive = raw.keep_alive() && !server_->stopping_;
@@ -238,6 +287,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
   bool idle_ = false;
+  Request head_;                          // the headers of the request being read
+  std::shared_ptr<Admission> admitted_;  // set while an admitted request is in progress
 };
 
 core::Status HttpServer::Impl::Start() {
@@ -368,9 +419,10 @@ HttpServer::HttpServer(ServerOptions options, prometheus::Registry& registry)
 
 HttpServer::~HttpServer() { Stop(std::chrono::milliseconds(0)); }
 
-void HttpServer::Route(std::string method, std::string path, std::string name, Handler handler) {
-  impl_->routes_.push_back(
-      RouteEntry{std::move(method), std::move(path), std::move(name), std::move(handler)});
+void HttpServer::Route(std::string method, std::string path, std::string name, Handler handler,
+                       std::shared_ptr<Admission> admission) {
+  impl_->routes_.push_back(RouteEntry{std::move(method), std::move(path), std::move(name),
+                                      std::move(handler), std::move(admission)});
 }
 
 core::Status HttpServer::Start() { return impl_->Start(); }

@@ -34,7 +34,8 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // `name` labels the route's metrics (obsgate_http_requests_total{handler}).
-  void Route(std::string method, std::string path, std::string name, Handler handler);
+  void Route(std::string method, std::string path, std::string name, Handler handler,
+             std::shared_ptr<Admission> admission = nullptr);
 
   // Binds and starts serving; an error says which address could not be used and why.
   core::Status Start();
