@@ -14,6 +14,9 @@ server:
   read_timeout: 30s
   idle_timeout: 2m
   shutdown_timeout: 10s
+sources:
+  # Loki-compatible push (POST /loki/api/v1/push) and NDJSON push (POST /api/v1/logs)
+  - http: {formats: [loki, ndjson]}
 )";
 
 inline constexpr std::string_view kDefaultConfigName = "<embedded default>";

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "app/deployments_api.hpp"
+#include "app/ingest.hpp"
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
 #include "core/version.hpp"
@@ -76,6 +77,7 @@ Gateway::Gateway(core::Config config, std::optional<std::string> config_path, co
   store_ = std::make_unique<rules::WindowStore>(WindowOptionsFrom(config_.windows), *clock_);
   window_metrics_ = std::make_unique<rules::WindowMetrics>(*store_);
   server_ = std::make_unique<server::HttpServer>(OptionsFrom(config_.server), *registry_);
+  ingest_ = std::make_unique<Ingest>(*store_, *registry_);
   InstallRoutes();
 }
 
@@ -107,9 +109,14 @@ void Gateway::InstallRoutes() {
 }
 
 core::Status Gateway::Start() {
+  if (core::Status s = ingest_->Configure(config_, *server_); !s) return s;
   core::Status s = server_->Start();
   if (!s) return s;
   ticker_ = std::thread([this] { TickLoop(); });
+  if (core::Status started = ingest_->Start(); !started) {
+    Stop();
+    return started;
+  }
   log::Info("obsgate started", {{"version", Version()},
                                 {"revision", Revision()},
                                 {"config", config_.file},
@@ -122,6 +129,7 @@ void Gateway::Stop() {
   if (!server_) return;
   bool was_ready = ready_.exchange(false);
   bool clean = server_->Stop(config_.server.shutdown_timeout);
+  ingest_->Stop();  // sources deliver what they counted and write their checkpoints
   if (ticker_.joinable()) {
     {
       std::lock_guard lock(tick_mu_);
@@ -154,12 +162,15 @@ core::Status Gateway::Reload() {
                {{"problems", load.problems.size()}});
     return core::Error{msg};
   }
-  if (!(load.config->server == config_.server) || !(load.config->windows == config_.windows)) {
-    log::Warn("listen, server and windows settings change only on restart",
+  if (!(load.config->server == config_.server) || !(load.config->windows == config_.windows) ||
+      !(load.config->sources == config_.sources) || !(load.config->classify == config_.classify)) {
+    log::Warn("listen, server, windows, sources and classify settings change only on restart",
               {{"hint", "restart obsgate to apply them"}});
   }
   load.config->server = config_.server;
   load.config->windows = config_.windows;
+  load.config->sources = config_.sources;
+  load.config->classify = config_.classify;
   config_ = std::move(*load.config);
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());

@@ -30,6 +30,8 @@ class HttpServer;
 
 namespace obsgate::app {
 
+class Ingest;
+
 // The running gateway: configuration, the HTTP surface and the components wired to it.
 // Start/Stop from the main thread; Reload is thread-safe (SIGHUP and POST /-/reload).
 class Gateway {
@@ -67,6 +69,7 @@ class Gateway {
   std::unique_ptr<rules::WindowStore> store_;
   std::unique_ptr<rules::WindowMetrics> window_metrics_;
   std::unique_ptr<server::HttpServer> server_;
+  std::unique_ptr<Ingest> ingest_;
   std::thread ticker_;
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

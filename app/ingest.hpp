@@ -1,0 +1,67 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+#include "core/result.hpp"
+#include "ingest/source.hpp"
+
+namespace prometheus {
+class Registry;
+template <typename T>
+class Family;
+class Counter;
+class Gauge;
+}  // namespace prometheus
+
+namespace obsgate::rules {
+class WindowStore;
+}
+namespace obsgate::server {
+class HttpServer;
+}
+namespace obsgate::ingest {
+class PushIngester;
+}
+
+namespace obsgate::app {
+
+// The gateway's side of ingestion: the sink every source delivers to (it merges counts into the
+// window store and counts lines, bytes and rejections per source), the HTTP push endpoints, and
+// the sources the configuration names. Thread-safe as a sink; Start/Stop from the main thread.
+class Ingest final : public ingest::RecordSink {
+ public:
+  Ingest(rules::WindowStore& store, prometheus::Registry& registry);
+  ~Ingest() override;
+
+  // Builds the push endpoints and sources of `config`; an error names what is wrong.
+  core::Status Configure(const core::Config& config, server::HttpServer& server);
+  core::Status Start();
+  void Stop();
+
+  void Deliver(std::string_view source, core::LocalCounts& counts,
+               const ingest::IngestStats& stats) override;
+
+ private:
+  void InstallPush(const std::string& name, const core::HttpSourceConfig& http,
+                   std::shared_ptr<ingest::PushIngester> ingester, server::HttpServer& server,
+                   std::uint64_t max_body_bytes);
+
+  rules::WindowStore& store_;
+  prometheus::Registry& registry_;
+  prometheus::Family<prometheus::Counter>& lines_;
+  prometheus::Family<prometheus::Counter>& bytes_;
+  prometheus::Family<prometheus::Counter>& parse_errors_;
+  prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Family<prometheus::Counter>& unattributed_;
+  prometheus::Family<prometheus::Counter>& truncated_;
+  prometheus::Family<prometheus::Counter>& refused_;
+  prometheus::Family<prometheus::Gauge>& inflight_;
+  std::vector<std::unique_ptr<ingest::Source>> sources_;
+  std::vector<std::shared_ptr<ingest::PushIngester>> pushers_;
+  bool started_ = false;
+};
+
+}  // namespace obsgate::app
