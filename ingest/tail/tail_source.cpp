@@ -171,7 +171,7 @@ class TailSource final : public Source {
       if (!restored) return core::Error{"tail source " + name_ + ": " + restored.error()};
       restored_ = std::move(restored).value();
     }
-    // Files present now are "present at start"; the test of that is this first scan.
+    // The files this first scan finds are the ones "present at start".
     Rescan(/*initial=*/true);
     ResumeRotated();
     restored_.clear();  // entries of files gone while obsgate was stopped
@@ -306,7 +306,10 @@ class TailSource final : public Source {
             FollowRenamed(path);
           }
         }
-        if ((ev->mask & (IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE)) && Matches(path)) {
+        // In a directory the patterns name, only matching names matter; the others are where
+        // symlinks point, and a rename or create there is the target's rotation.
+        if ((ev->mask & (IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE)) &&
+            (Matches(path) || !pattern_dirs_.contains(dir->second))) {
           rescan = true;
         }
       }
@@ -371,6 +374,7 @@ class TailSource final : public Source {
     }
     std::set<std::string> paths;
     for (const std::string& pattern : config_.paths) {
+      pattern_dirs_.insert(LiteralDir(pattern));
       Watch(LiteralDir(pattern));
       GlobResult g;
       if (::glob(pattern.c_str(), GLOB_NOSORT, nullptr, &g.g) != 0) continue;
@@ -397,9 +401,6 @@ class TailSource final : public Source {
       }
       if (files_.contains(IdOf(st))) continue;
       Add(std::move(fd), IdOf(st), path, initial, st);
-    }
-    for (const auto& [id, f] : files_) {
-      if (!f->rotated) Watch(DirOf(f->path()));
     }
   }
 
@@ -461,6 +462,10 @@ class TailSource final : public Source {
     file->set_fingerprint(fp->now);
     TailedFile* raw = file.get();
     files_.emplace(id, std::move(file));
+    // Kubernetes' /var/log/containers/*.log are symlinks: writes show up as events in the
+    // directory of the file they point to, not in the one the pattern names.
+    Watch(DirOf(path));
+    if (std::string real = CurrentPath(raw->fd()); !real.empty()) Watch(DirOf(real));
     log::Info("tail file followed", {{"source", name_}, {"path", path}, {"offset", offset}});
     return raw;
   }
@@ -592,6 +597,7 @@ class TailSource final : public Source {
   UniqueFd inotify_fd_;
   std::unordered_map<int, std::string> watches_;  // watch descriptor -> directory
   std::map<std::string, int> watched_dirs_;
+  std::set<std::string> pattern_dirs_;  // the directories the patterns name before a wildcard
   std::unordered_map<std::uint32_t, std::string> moved_from_;  // rename cookie -> old path
 
   std::map<FileId, std::unique_ptr<TailedFile>> files_;

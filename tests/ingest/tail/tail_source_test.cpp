@@ -126,6 +126,28 @@ TEST_F(TailSourceTest, FollowsRenameAndCreateRotationAndDrainsTheOldFile) {
   EXPECT_EQ(Metric("obsgate_tail_rotations_total", {{"kind", "truncate"}}), 0);
 }
 
+TEST_F(TailSourceTest, FollowsSymlinksAndTheRotationOfTheirTargets) {
+  // The Kubernetes layout: /var/log/containers/*.log point into /var/log/pods, where the
+  // runtime rotates.
+  std::filesystem::create_directories(Path("pods/svc"));
+  Append(Path("pods/svc/0.log"), Requests(2, 0));
+  std::filesystem::create_symlink(Path("pods/svc/0.log"), Path("svc.log"));
+  auto source = Start(Config());
+  ASSERT_NE(source, nullptr);
+  ASSERT_TRUE(WaitForRequests(2));
+  Append(Path("pods/svc/0.log"), Requests(1, 1));
+  ASSERT_TRUE(WaitForRequests(4));
+
+  ASSERT_EQ(std::rename(Path("pods/svc/0.log").c_str(), Path("pods/svc/0.log.1").c_str()), 0);
+  Append(Path("pods/svc/0.log"), Requests(3, 0));
+  ASSERT_TRUE(WaitForRequests(7)) << sink_.Total().requests;
+  EXPECT_TRUE(WaitUntil([&] {
+    return Metric("obsgate_tail_rotations_total", {{"kind", "rename"}}) == 1;
+  }));
+  source->Stop();
+  EXPECT_EQ(sink_.Total(), (core::Counts{7, 1, 7, 0}));
+}
+
 TEST_F(TailSourceTest, StartsAgainAtZeroAfterCopytruncate) {
   Append(Path("app.log"), Requests(10, 0));
   auto source = Start(Config());
