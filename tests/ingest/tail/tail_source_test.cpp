@@ -148,6 +148,21 @@ TEST_F(TailSourceTest, FollowsSymlinksAndTheRotationOfTheirTargets) {
   EXPECT_EQ(sink_.Total(), (core::Counts{7, 1, 7, 0}));
 }
 
+TEST_F(TailSourceTest, JoinsCriPartialLinesAndAttributesByTheKubernetesPath) {
+  core::TailSourceConfig config = Config();
+  config.format = "cri";
+  auto source = Start(config);
+  ASSERT_NE(source, nullptr);
+  std::string file = Path("auth-7d9c8b6f5-x2k4q_prod_auth-" + std::string(64, 'a') + ".log");
+  Append(file,
+         "2024-05-01T10:00:00.000000001Z stdout P {\"status\":\n"
+         "2024-05-01T10:00:00.000000002Z stdout F 503}\n"
+         "2024-05-01T10:00:00.000000003Z stdout F {\"status\":200}\n");
+  ASSERT_TRUE(WaitForRequests(2));
+  source->Stop();
+  EXPECT_EQ(sink_.Of("auth"), (core::Counts{2, 1, 2, 0}));
+}
+
 TEST_F(TailSourceTest, StartsAgainAtZeroAfterCopytruncate) {
   Append(Path("app.log"), Requests(10, 0));
   auto source = Start(Config());
