@@ -242,11 +242,14 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
   void Send(const Response& r, unsigned version, bool keep_alive) {
     res_.emplace(static_cast<http::status>(r.status), version);
-    res_->set(http::field::content_type, r.content_type);
     for (const Header& h : r.headers) res_->set(h.name, h.value);
-    res_->body() = r.body;
     res_->keep_alive(keep_alive);
-    res_->prepare_payload();
+    // A 204 has no body and, by RFC 9110, no Content-Length either.
+    if (r.status != 204) {
+      res_->set(http::field::content_type, r.content_type);
+      res_->body() = r.body;
+      res_->prepare_payload();
+    }
     stream_.expires_after(server_->options_.read_timeout);
     http::async_write(stream_, *res_,
                       [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {

@@ -68,6 +68,7 @@ TEST_F(PushTest, LokiJsonGzipAndProtobufAreCountedExactly) {
   HttpReply plain = Post(g_.port, "/loki/api/v1/push", json, {{"Content-Type", "application/json"}});
   EXPECT_EQ(plain.status, 204) << plain.body;
   EXPECT_EQ(plain.body, "");
+  EXPECT_EQ(plain.Header("Content-Length"), "");
 
   HttpReply gz = Post(g_.port, "/loki/api/v1/push", Gzip(json),
                       {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"}});

@@ -84,7 +84,9 @@ std::optional<HttpReply> Connection::ReadReply(std::chrono::milliseconds timeout
   r.status = std::atoi(r.head.c_str() + 9);
   std::string cl = r.Header("Content-Length");
   std::size_t body_start = head_end + 4;
-  if (!cl.empty()) {
+  if (r.status == 204 || r.status == 304) {
+    pending_.erase(0, body_start);  // no body, whatever the headers say
+  } else if (!cl.empty()) {
     std::size_t len = std::strtoull(cl.c_str(), nullptr, 10);
     while (pending_.size() < body_start + len) {
       if (!ReadSome(fd_, pending_, deadline)) return std::nullopt;
