@@ -1,0 +1,65 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/result.hpp"
+#include "core/units.hpp"
+#include "rules/window_store.hpp"
+
+namespace obsgate::rules {
+
+// What an expression reads of one series. Implemented by the window store's series and by
+// tests.
+class SeriesData {
+ public:
+  virtual ~SeriesData() = default;
+  virtual WindowCounts Window(core::Duration window) const = 0;
+  // Time since this version was first seen; nullopt when unknown.
+  virtual std::optional<core::Duration> Age() const = 0;
+};
+
+// One value an evaluation looked at, kept so an alert can say why it fired.
+struct Measurement {
+  std::string name;  // as written: "error_rate(5m)", "baseline.requests(5m)", "p_value(5m)"
+  std::optional<double> value;  // nullopt: no data
+};
+
+struct Evaluation {
+  bool result = false;
+  // The left side of the first comparison: what {{ value }} shows. nullopt: no data.
+  std::optional<double> value;
+  std::vector<Measurement> measurements;
+  bool no_data = false;  // some function had no data, so its comparisons were false
+};
+
+// A parsed, type-checked rule expression. Immutable and thread-safe once compiled.
+class Expression {
+ public:
+  // Parse and type errors show the expression with a caret under the column, e.g.
+  //   error_rate(5m) > 1% and requests(5) >= 100
+  //                                    ^ requests() takes a window such as 5m, not a number
+  static core::Result<Expression> Compile(std::string_view text);
+
+  Evaluation Evaluate(const SeriesData& series, const SeriesData* baseline) const;
+  // The longest window any function uses, so callers can check it against the store's horizon.
+  core::Duration LongestWindow() const;
+  const std::string& text() const;
+
+  struct Node;
+
+ private:
+  std::string text_;
+  std::shared_ptr<const Node> root_;
+  core::Duration longest_{0};
+};
+
+// One-sided test that the first proportion (e1 of n1) exceeds the second (e2 of n2): the pooled
+// two-proportion z-test, or Fisher's exact test when an expected count is below 5. Returns the
+// p-value; nullopt when either side has no trials.
+std::optional<double> WorseProportionPValue(double e1, double n1, double e2, double n2);
+
+}  // namespace obsgate::rules
