@@ -11,6 +11,7 @@
 #include "app/analyze.hpp"
 #include "app/default_config.hpp"
 #include "app/gateway.hpp"
+#include "app/metrics_dump.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/version.hpp"
@@ -139,6 +140,8 @@ const std::vector<Command>& Commands() {
        CheckConfig},
       {"analyze", "count requests, errors and error lines in log files, offline", kAnalyzeHelp,
        [](const std::vector<std::string>& a) { return Analyze(a); }},
+      {"metrics-dump", "print the families and samples of one /metrics URL or file",
+       kMetricsDumpHelp, [](const std::vector<std::string>& a) { return MetricsDump(a); }},
   };
   return commands;
 }
