@@ -247,6 +247,8 @@ core::Status Ingest::Configure(const core::Config& config, server::HttpServer& s
     } else if (const auto* kafka = std::get_if<core::KafkaSourceConfig>(&source.spec)) {
       (void)kafka;
       return core::Error{"source " + source.name + ": this build has no Kafka consumer yet"};
+    } else if (std::holds_alternative<core::ScrapeSourceConfig>(source.spec)) {
+      return core::Error{"source " + source.name + ": this build has no scraper yet"};
     }
   }
   return core::Ok{};

@@ -1,6 +1,7 @@
 #include "core/config.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <fstream>
 #include <sstream>
@@ -61,12 +62,12 @@ void ReadWindows(ConfigMap& m, WindowsConfig& w) {
 }
 
 void ReadClassify(ConfigMap& m, ClassifyConfig& c) {
-  for (auto [key, out] : {std::pair{"status_fields", &c.status_fields},
-                          std::pair{"level_fields", &c.level_fields},
-                          std::pair{"namespace_fields", &c.namespace_fields},
-                          std::pair{"deployment_fields", &c.deployment_fields},
-                          std::pair{"version_fields", &c.version_fields},
-                          std::pair{"error_patterns", &c.error_patterns}}) {
+  for (auto [key, out] :
+       {std::pair{"status_fields", &c.status_fields}, std::pair{"level_fields", &c.level_fields},
+        std::pair{"namespace_fields", &c.namespace_fields},
+        std::pair{"deployment_fields", &c.deployment_fields},
+        std::pair{"version_fields", &c.version_fields},
+        std::pair{"error_patterns", &c.error_patterns}}) {
     if (auto v = m.StringList(key)) *out = std::move(*v);
   }
   if (auto v = m.StringList("extra_error_statuses")) {
@@ -131,10 +132,97 @@ void PositiveDuration(ConfigMap& m, std::string_view key, Duration& out) {
   }
 }
 
+// A PromQL-style selector's shape only; ingest/scrape compiles it (with RE2) when it starts.
+bool LooksLikeSelector(std::string_view s) {
+  std::size_t brace = s.find('{');
+  std::string_view name = s.substr(0, brace);
+  if (name.empty() && brace == std::string_view::npos) return false;
+  for (char c : name) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':')) return false;
+  }
+  return brace == std::string_view::npos || s.back() == '}';
+}
+
+ScrapeSourceConfig ReadScrape(ConfigMap& m) {
+  ScrapeSourceConfig c;
+  PositiveDuration(m, "interval", c.interval);
+  PositiveDuration(m, "timeout", c.timeout);
+  if (!m.Has("timeout") && c.timeout > c.interval) c.timeout = c.interval;
+  if (c.timeout > c.interval) m.Report("timeout", "must be at most the interval");
+  for (auto& [node, path] : m.List("targets")) {
+    if (!node.IsMap()) {
+      m.reader().Report(node, path, "a target is a mapping: {url: http://host:port/metrics}");
+      continue;
+    }
+    ConfigMap t(m.reader(), node, path);
+    ScrapeTargetConfig target;
+    if (auto v = t.String("url")) {
+      if (!v->starts_with("http://") && !v->starts_with("https://")) {
+        t.Report("url", "\"" + *v + "\" is not an http:// or https:// URL");
+      }
+      target.url = *v;
+    } else {
+      t.Report("url", "name the target's URL, like http://auth:8000/metrics");
+    }
+    if (auto l = t.Map("labels")) {
+      for (const std::string& key : l->Keys()) {
+        if (auto v = l->String(key)) target.labels[key] = *v;
+      }
+      l->Finish();
+    }
+    t.Finish();
+    c.targets.push_back(std::move(target));
+  }
+  if (auto v = m.StringList("file_sd")) c.file_sd = std::move(*v);
+  PositiveDuration(m, "file_sd_refresh", c.file_sd_refresh);
+  if (c.targets.empty() && c.file_sd.empty()) {
+    m.Report("targets", "name at least one target or a file_sd file");
+  }
+  if (auto v = m.String("scheme")) {
+    if (*v != "http" && *v != "https") {
+      m.Report("scheme", "\"" + *v + "\" is not a scheme; use http or https");
+    } else {
+      c.scheme = *v;
+    }
+  }
+  if (auto v = m.String("metrics_path")) {
+    if (!v->starts_with("/")) m.Report("metrics_path", "must start with '/'");
+    c.metrics_path = *v;
+  }
+  for (auto [key, out] : {std::pair{"requests", &c.requests}, std::pair{"errors", &c.errors}}) {
+    if (auto v = m.String(key)) {
+      if (!LooksLikeSelector(*v)) {
+        m.Report(key, "\"" + *v + "\" is not a series selector; write name{label=~\"re\"}");
+      }
+      *out = *v;
+    }
+  }
+  ReadLabels(m, "label_names", c.label_names);
+  if (m.Has("bearer_token") && m.Has("basic_auth")) {
+    m.Report("basic_auth", "give bearer_token or basic_auth, not both");
+  }
+  ReadSecret(m, "bearer_token", c.bearer_token);
+  if (auto b = m.Map("basic_auth")) {
+    if (auto v = b->String("username")) c.username = *v;
+    ReadSecret(*b, "password", c.password);
+    b->Finish();
+  }
+  if (auto tls = m.Map("tls")) {
+    if (auto v = tls->String("ca_file")) c.ca_file = *v;
+    if (auto v = tls->Bool("insecure_skip_verify")) c.insecure_skip_verify = *v;
+    tls->Finish();
+  }
+  if (auto v = m.Int("sample_limit", 0, 100'000'000))
+    c.sample_limit = static_cast<std::uint64_t>(*v);
+  if (auto v = m.Bool("honor_labels")) c.honor_labels = *v;
+  m.Finish();
+  return c;
+}
+
 void ReadSource(ConfigReader& reader, const YAML::Node& node, const std::string& path,
                 std::size_t index, std::vector<SourceConfig>& out) {
   if (!node.IsMap()) {
-    reader.Report(node, path, "a source is a mapping with one of http:, tail: or kafka:");
+    reader.Report(node, path, "a source is a mapping with one of http:, tail:, kafka: or scrape:");
     return;
   }
   ConfigMap m(reader, node, path);
@@ -203,10 +291,15 @@ void ReadSource(ConfigReader& reader, const YAML::Node& node, const std::string&
     source.name = "kafka-" + std::to_string(index + 1);
     source.spec = std::move(c);
   }
+  if (auto sc = m.Map("scrape")) {
+    ++kinds;
+    source.name = "scrape-" + std::to_string(index + 1);
+    source.spec = ReadScrape(*sc);
+  }
   if (auto v = m.String("name")) source.name = *v;
   m.Finish();
   if (kinds != 1) {
-    reader.Report(node, path, "a source has exactly one of http:, tail: or kafka:");
+    reader.Report(node, path, "a source has exactly one of http:, tail:, kafka: or scrape:");
     return;
   }
   out.push_back(std::move(source));
@@ -226,7 +319,8 @@ Result<std::pair<std::string, std::uint16_t>> ParseListenAddress(std::string_vie
   } else {
     auto colon = text.rfind(':');
     if (colon == std::string_view::npos) {
-      return Error{"\"" + std::string(text) + "\" has no port; write host:port, like 127.0.0.1:9464"};
+      return Error{"\"" + std::string(text) +
+                   "\" has no port; write host:port, like 127.0.0.1:9464"};
     }
     host = text.substr(0, colon);
     port = text.substr(colon + 1);
@@ -270,8 +364,9 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     for (std::size_t a = 0; a < config.sources.size(); ++a) {
       for (std::size_t b = 0; b < a; ++b) {
         if (config.sources[a].name == config.sources[b].name) {
-          reader.ReportAt(0, 0, "sources", "two sources are named \"" + config.sources[a].name +
-                                               "\"; give each a distinct name:");
+          reader.ReportAt(0, 0, "sources",
+                          "two sources are named \"" + config.sources[a].name +
+                              "\"; give each a distinct name:");
         }
       }
       if (std::holds_alternative<HttpSourceConfig>(config.sources[a].spec)) {

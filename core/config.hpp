@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <variant>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "core/config_reader.hpp"
@@ -77,7 +77,7 @@ struct TailSourceConfig {
   std::vector<std::string> paths = {"/var/log/containers/*.log"};
   std::vector<std::string> exclude = {"*.gz", "*.tmp"};
   std::string format = "auto";  // docker, cri, raw, auto
-  std::string checkpoint_file;   // empty: no checkpoints, files are read from their end
+  std::string checkpoint_file;  // empty: no checkpoints, files are read from their end
   Duration checkpoint_interval = std::chrono::seconds(5);
   Duration rescan_interval = std::chrono::seconds(1);
   std::uint64_t max_line_size = 1024 * 1024;
@@ -104,9 +104,44 @@ struct KafkaSourceConfig {
   bool operator==(const KafkaSourceConfig&) const = default;
 };
 
+// One /metrics endpoint and the labels it adds to what it exposes.
+struct ScrapeTargetConfig {
+  std::string url;
+  std::map<std::string, std::string> labels;
+
+  bool operator==(const ScrapeTargetConfig&) const = default;
+};
+
+// Prometheus /metrics endpoints whose counters become request and error counts.
+struct ScrapeSourceConfig {
+  Duration interval = std::chrono::seconds(15);
+  Duration timeout = std::chrono::seconds(10);  // at most the interval
+  std::vector<ScrapeTargetConfig> targets;
+  // Prometheus file_sd files (JSON or YAML lists of {targets: [host:port], labels: {}}), re-read
+  // when they change; their targets are scraped at scheme://host:port + metrics_path.
+  std::vector<std::string> file_sd;
+  Duration file_sd_refresh = std::chrono::seconds(5);
+  std::string scheme = "http";
+  std::string metrics_path = "/metrics";
+  // Series selectors in PromQL's form: name{label="v", label=~"re", label!="v", label!~"re"}.
+  std::string requests = "http_requests_total";
+  std::string errors = "http_requests_total{code=~\"5..\"}";
+  // Which labels (of the target, or of the sample) name the namespace, deployment and version.
+  StaticLabels label_names = {"namespace", "deployment", "version"};
+  std::string bearer_token;  // secrets: from ${ENV} or *_file, never printed
+  std::string username;
+  std::string password;
+  std::string ca_file;
+  bool insecure_skip_verify = false;
+  std::uint64_t sample_limit = 0;  // 0: none; more samples fail the scrape
+  bool honor_labels = false;       // on a clash, the sample's label wins over the target's
+
+  bool operator==(const ScrapeSourceConfig&) const = default;
+};
+
 struct SourceConfig {
   std::string name;  // "http", "tail-1", ... unless given
-  std::variant<HttpSourceConfig, TailSourceConfig, KafkaSourceConfig> spec;
+  std::variant<HttpSourceConfig, TailSourceConfig, KafkaSourceConfig, ScrapeSourceConfig> spec;
 
   bool operator==(const SourceConfig&) const = default;
 };

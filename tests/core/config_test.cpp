@@ -110,8 +110,7 @@ TEST(ParseConfig, ReportsWrongShapes) {
               ElementsAre("obsgate.yaml:1:9: server: expected a mapping of keys to values"));
   EXPECT_THAT(Problems("server:\n  threads: [1, 2]\n"),
               ElementsAre("obsgate.yaml:2:12: server.threads: expected a single value"));
-  EXPECT_THAT(Problems("listen:\n"),
-              ElementsAre("obsgate.yaml:1:1: listen: a value is required"));
+  EXPECT_THAT(Problems("listen:\n"), ElementsAre("obsgate.yaml:1:1: listen: a value is required"));
   EXPECT_THAT(Problems("- a\n- b\n"),
               ElementsAre("obsgate.yaml:1:1: the configuration must be a YAML mapping of keys "
                           "such as listen: and rules:"));
@@ -127,7 +126,8 @@ TEST(ParseConfig, ReportsWrongShapes) {
 
 TEST(ParseConfig, NotYamlIsOneClearProblem) {
   EXPECT_THAT(Problems("listen: [unclosed\nserver: {\n"),
-              ElementsAre(::testing::Eq("obsgate.yaml:2:7: not valid YAML: end of sequence flow not found")));
+              ElementsAre(::testing::Eq(
+                  "obsgate.yaml:2:7: not valid YAML: end of sequence flow not found")));
   EXPECT_THAT(Problems("\x01\x02 binary"),
               ElementsAre(::testing::StartsWith("obsgate.yaml:1:1: ")));
 }
@@ -148,8 +148,8 @@ TEST(ParseConfig, MissingVariableNamedButValuesFromTheEnvironmentNeverShown) {
 }
 
 TEST(ParseListenAddress, AcceptsTheUsualForms) {
-  EXPECT_EQ(*ParseListenAddress("127.0.0.1:9464"), (std::pair<std::string, std::uint16_t>{
-                                                       "127.0.0.1", 9464}));
+  EXPECT_EQ(*ParseListenAddress("127.0.0.1:9464"),
+            (std::pair<std::string, std::uint16_t>{"127.0.0.1", 9464}));
   EXPECT_EQ(ParseListenAddress(":80")->first, "0.0.0.0");
   EXPECT_EQ(ParseListenAddress("[::1]:0")->first, "::1");
   EXPECT_EQ(ParseListenAddress("::1:80").error(), "IPv6 addresses go in brackets, like [::1]:9464");
@@ -169,6 +169,107 @@ TEST(LoadConfigFile, ReadsAFile) {
   ASSERT_TRUE(load.config);
   EXPECT_EQ(load.config->server.port, 1234);
   EXPECT_EQ(load.config->file, path);
+}
+
+}  // namespace
+}  // namespace obsgate::core
+
+namespace obsgate::core {
+namespace {
+
+TEST(ParseConfig, ReadsAScrapeSource) {
+  ConfigLoad load = ParseConfig(R"(sources:
+  - scrape:
+      interval: 30s
+      timeout: 5s
+      targets:
+        - {url: "http://auth:8000/metrics", labels: {deployment: auth, namespace: prod}}
+      file_sd: [/etc/obsgate/targets.json]
+      scheme: https
+      metrics_path: /custom
+      requests: http_request_duration_seconds_count
+      errors: 'http_request_duration_seconds_count{code=~"5..|429"}'
+      label_names: {deployment: app, version: release}
+      bearer_token: ${TOKEN}
+      tls: {ca_file: /etc/ca.pem, insecure_skip_verify: true}
+      sample_limit: 5000
+      honor_labels: true
+)",
+                                "obsgate.yaml", FakeEnv({{"TOKEN", "s3cret"}}));
+  ASSERT_TRUE(load.config) << load.problems.front().ToString();
+  ASSERT_EQ(load.config->sources.size(), 1u);
+  EXPECT_EQ(load.config->sources[0].name, "scrape-1");
+  const auto& s = std::get<ScrapeSourceConfig>(load.config->sources[0].spec);
+  EXPECT_EQ(s.interval, std::chrono::seconds(30));
+  EXPECT_EQ(s.timeout, std::chrono::seconds(5));
+  ASSERT_EQ(s.targets.size(), 1u);
+  EXPECT_EQ(s.targets[0].url, "http://auth:8000/metrics");
+  EXPECT_EQ(s.targets[0].labels.at("deployment"), "auth");
+  EXPECT_EQ(s.file_sd, std::vector<std::string>{"/etc/obsgate/targets.json"});
+  EXPECT_EQ(s.scheme, "https");
+  EXPECT_EQ(s.metrics_path, "/custom");
+  EXPECT_EQ(s.errors, "http_request_duration_seconds_count{code=~\"5..|429\"}");
+  EXPECT_EQ(s.label_names.deployment, "app");
+  EXPECT_EQ(s.label_names.ns, "namespace");  // unnamed keys keep their defaults
+  EXPECT_EQ(s.label_names.version, "release");
+  EXPECT_EQ(s.bearer_token, "s3cret");
+  EXPECT_EQ(s.ca_file, "/etc/ca.pem");
+  EXPECT_TRUE(s.insecure_skip_verify);
+  EXPECT_EQ(s.sample_limit, 5000u);
+  EXPECT_TRUE(s.honor_labels);
+}
+
+TEST(ParseConfig, ScrapeDefaultsFollowPrometheus) {
+  ConfigLoad load =
+      ParseConfig("sources:\n  - scrape: {interval: 5s, targets: [{url: 'http://a/metrics'}]}\n",
+                  "obsgate.yaml", FakeEnv({}));
+  ASSERT_TRUE(load.config);
+  const auto& s = std::get<ScrapeSourceConfig>(load.config->sources[0].spec);
+  EXPECT_EQ(s.timeout, std::chrono::seconds(5));  // 10s, cut to the interval
+  EXPECT_EQ(s.requests, "http_requests_total");
+  EXPECT_EQ(s.errors, "http_requests_total{code=~\"5..\"}");
+  EXPECT_FALSE(s.honor_labels);
+}
+
+TEST(ParseConfig, ReportsEveryScrapeProblem) {
+  EXPECT_THAT(
+      Problems(R"(sources:
+  - scrape:
+      interval: 10s
+      timeout: 20s
+      targets:
+        - {url: "ftp://x/metrics", lables: {a: b}}
+        - {labels: {a: b}}
+      scheme: gopher
+      requests: "http requests"
+      tls: {ca: x}
+      sample_limit: -1
+      bearer_token: a
+      basic_auth: {username: u, password: p}
+      interval_jitter: 1s
+)"),
+      ElementsAre(
+          "obsgate.yaml:4:16: sources[0].scrape.timeout: must be at most the interval",
+          "obsgate.yaml:6:17: sources[0].scrape.targets[0].url: \"ftp://x/metrics\" is not an "
+          "http:// or https:// URL",
+          "obsgate.yaml:6:36: sources[0].scrape.targets[0].lables: unknown key; check its "
+          "spelling and place",
+          "obsgate.yaml:7:11: sources[0].scrape.targets[1].url: name the target's URL, like "
+          "http://auth:8000/metrics",
+          "obsgate.yaml:8:15: sources[0].scrape.scheme: \"gopher\" is not a scheme; use http or "
+          "https",
+          "obsgate.yaml:9:17: sources[0].scrape.requests: \"http requests\" is not a series "
+          "selector; write name{label=~\"re\"}",
+          "obsgate.yaml:10:13: sources[0].scrape.tls.ca: unknown key; check its spelling and place",
+          "obsgate.yaml:11:21: sources[0].scrape.sample_limit: \"-1\" is out of range; use 0 to "
+          "100000000",
+          "obsgate.yaml:13:19: sources[0].scrape.basic_auth: give bearer_token or basic_auth, not "
+          "both",
+          "obsgate.yaml:14:7: sources[0].scrape.interval_jitter: unknown key; check its spelling "
+          "and place"));
+  EXPECT_THAT(Problems("sources:\n  - scrape: {interval: 1m}\n"),
+              ElementsAre("obsgate.yaml:2:13: sources[0].scrape.targets: name at least one "
+                          "target or a file_sd file"));
 }
 
 }  // namespace
