@@ -1,5 +1,6 @@
 #include "rules/expr.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 
@@ -23,11 +24,11 @@ struct Expression::Node {
   enum class Kind { kNumber, kDuration, kCall, kNeg, kNot, kAnd, kOr, kCompare, kArith };
   Kind kind;
   Type type = Type::kNumber;
-  double number = 0;        // kNumber; kDuration in milliseconds
-  Fn fn = Fn::kRequests;    // kCall
-  bool baseline = false;    // kCall on baseline.
-  std::string name;         // kCall: as written, for measurements
-  std::string op;           // kCompare, kArith
+  double number = 0;      // kNumber; kDuration in milliseconds
+  Fn fn = Fn::kRequests;  // kCall
+  bool baseline = false;  // kCall on baseline.
+  std::string name;       // kCall: as written, for measurements
+  std::string op;         // kCompare, kArith
   std::vector<std::shared_ptr<const Node>> args;
 };
 
@@ -53,7 +54,10 @@ const FnInfo kFunctions[] = {
     {"log_error_ratio", Fn::kLogErrorRatio, {Type::kDuration}, Type::kNumber, true},
     {"burn_rate", Fn::kBurnRate, {Type::kDuration, Type::kNumber}, Type::kNumber, true},
     {"age", Fn::kAge, {}, Type::kDuration, true},
-    {"worse_than_baseline", Fn::kWorseThanBaseline, {Type::kDuration, Type::kNumber}, Type::kBool,
+    {"worse_than_baseline",
+     Fn::kWorseThanBaseline,
+     {Type::kDuration, Type::kNumber},
+     Type::kBool,
      false},
 };
 
@@ -70,10 +74,21 @@ const char* TypeName(Type t) {
 }
 
 struct Token {
-  enum class Kind { kEnd, kNumber, kPercent, kDuration, kIdent, kOp, kLParen, kRParen, kComma, kDot };
+  enum class Kind {
+    kEnd,
+    kNumber,
+    kPercent,
+    kDuration,
+    kIdent,
+    kOp,
+    kLParen,
+    kRParen,
+    kComma,
+    kDot
+  };
   Kind kind = Kind::kEnd;
   std::string_view text;
-  double number = 0;  // kNumber, kPercent (as a ratio), kDuration (ms)
+  double number = 0;       // kNumber, kPercent (as a ratio), kDuration (ms)
   std::size_t column = 0;  // 0-based
 };
 
@@ -86,7 +101,8 @@ class Parser {
     NodePtr root = Or();
     if (!root) return Fail();
     if (tok_.kind != Token::Kind::kEnd) {
-      Error(tok_.column, "unexpected \"" + std::string(tok_.text) + "\"; expected and, or, or the end");
+      Error(tok_.column,
+            "unexpected \"" + std::string(tok_.text) + "\"; expected and, or, or the end");
       return Fail();
     }
     if (root->type != Type::kBool) {
@@ -127,7 +143,9 @@ class Parser {
     }
     char c = text_[i];
     auto is_digit = [](char d) { return d >= '0' && d <= '9'; };
-    auto is_alpha = [](char d) { return (d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z') || d == '_'; };
+    auto is_alpha = [](char d) {
+      return (d >= 'a' && d <= 'z') || (d >= 'A' && d <= 'Z') || d == '_';
+    };
     std::size_t start = i;
     if (is_digit(c) || (c == '.' && i + 1 < text_.size() && is_digit(text_[i + 1]))) {
       while (i < text_.size() && (is_digit(text_[i]) || text_[i] == '.')) ++i;
@@ -161,7 +179,7 @@ class Parser {
       tok_.kind = Token::Kind::kIdent;
     } else if (c == '(' || c == ')' || c == ',' || c == '.') {
       ++i;
-      tok_.kind = c == '(' ? Token::Kind::kLParen
+      tok_.kind = c == '('   ? Token::Kind::kLParen
                   : c == ')' ? Token::Kind::kRParen
                   : c == ',' ? Token::Kind::kComma
                              : Token::Kind::kDot;
@@ -186,7 +204,9 @@ class Parser {
     return true;
   }
 
-  bool IsWord(std::string_view w) const { return tok_.kind == Token::Kind::kIdent && tok_.text == w; }
+  bool IsWord(std::string_view w) const {
+    return tok_.kind == Token::Kind::kIdent && tok_.text == w;
+  }
   bool IsOp(std::string_view o) const { return tok_.kind == Token::Kind::kOp && tok_.text == o; }
 
   static NodePtr Make(Node::Kind kind, Type type, std::vector<NodePtr> args, std::string op = {}) {
@@ -256,7 +276,8 @@ class Parser {
       NodePtr right = Sum();
       if (!right) return nullptr;
       if (left->type == Type::kBool || right->type == Type::kBool) {
-        return Error(col, "\"" + std::string(op) + "\" compares numbers or durations, not conditions");
+        return Error(col,
+                     "\"" + std::string(op) + "\" compares numbers or durations, not conditions");
       }
       if (left->type != right->type) {
         return Error(right_col, "cannot compare " + std::string(TypeName(left->type)) + " with " +
@@ -308,7 +329,8 @@ class Parser {
       if (!Next()) return nullptr;
       NodePtr inner = Unary();
       if (!inner) return nullptr;
-      if (inner->type == Type::kBool) return Error(col, "\"-\" needs a number; use not for conditions");
+      if (inner->type == Type::kBool)
+        return Error(col, "\"-\" needs a number; use not for conditions");
       return Make(Node::Kind::kNeg, inner->type, {inner});
     }
     return Primary();
@@ -405,7 +427,9 @@ class Parser {
     std::string usage = std::string(info->name) + "(";
     for (std::size_t i = 0; i < info->params.size(); ++i) {
       usage += i ? ", " : "";
-      usage += info->params[i] == Type::kDuration ? "5m" : info->fn == Fn::kBurnRate ? "99.9%" : "0.01";
+      usage += info->params[i] == Type::kDuration ? "5m"
+               : info->fn == Fn::kBurnRate        ? "99.9%"
+                                                  : "0.01";
     }
     usage += ")";
     if (args.size() != info->params.size()) {
@@ -520,7 +544,7 @@ class Evaluator {
       core::Duration w(static_cast<std::int64_t>(n.args[0]->number));
       std::optional<double> p;
       if (baseline_ != nullptr) {
-        WindowCounts mine = series_.Window(w), theirs = baseline_->Window(w);
+        auto [mine, theirs] = Compared(w);
         p = WorseProportionPValue(mine.errors, mine.requests, theirs.errors, theirs.requests);
       }
       Record("p_value" + n.name.substr(n.name.find('(')), p);
@@ -534,7 +558,8 @@ class Evaluator {
         Record(n.name, v.num ? std::optional<double>(*v.num / 1000) : std::nullopt);
         return v;
       }
-      WindowCounts c = s->Window(core::Duration(static_cast<std::int64_t>(n.args[0]->number)));
+      core::Duration w(static_cast<std::int64_t>(n.args[0]->number));
+      WindowCounts c = n.baseline ? Compared(w).second : s->Window(w);
       switch (n.fn) {
         case Fn::kRequests:
           v.num = c.requests;
@@ -566,6 +591,26 @@ class Evaluator {
     if (!v.num) out_.no_data = true;
     Record(n.name, v.num);
     return v;
+  }
+
+  // The baseline is read over the time both versions were live: a new version born mid-window
+  // must not be compared with the baseline's traffic from before it existed (an outage that
+  // started since would make the new version look worse).
+  core::Duration Overlap(core::Duration w) const {
+    std::optional<core::Duration> age = series_.Age();
+    if (age) w = std::clamp(*age, core::Duration(1000), w);
+    return series_.Exact(w);
+  }
+
+  // This version's and the baseline's counts to compare over a window of w. While both serve,
+  // over the very same seconds; once the baseline serves no more (the rollout finished), its
+  // last window of traffic against this version's window.
+  std::pair<WindowCounts, WindowCounts> Compared(core::Duration w) const {
+    core::Duration overlap = Overlap(w);
+    WindowCounts theirs = overlap.count() > 0 ? baseline_->Window(overlap) : WindowCounts{};
+    if (theirs.requests > 0 || theirs.log_lines > 0) return {series_.Window(overlap), theirs};
+    std::optional<core::Duration> idle = baseline_->Idle();
+    return {series_.Window(w), baseline_->WindowEndingAgo(w, idle.value_or(core::Duration(0)))};
   }
 
   void Record(const std::string& name, std::optional<double> value) {

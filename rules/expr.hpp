@@ -12,16 +12,6 @@
 
 namespace obsgate::rules {
 
-// What an expression reads of one series. Implemented by the window store's series and by
-// tests.
-class SeriesData {
- public:
-  virtual ~SeriesData() = default;
-  virtual WindowCounts Window(core::Duration window) const = 0;
-  // Time since this version was first seen; nullopt when unknown.
-  virtual std::optional<core::Duration> Age() const = 0;
-};
-
 // One value an evaluation looked at, kept so an alert can say why it fired.
 struct Measurement {
   std::string name;  // as written: "error_rate(5m)", "baseline.requests(5m)", "p_value(5m)"

@@ -33,8 +33,8 @@ std::vector<prometheus::MetricFamily> WindowMetrics::Collect() const {
   auto errors = Family("obsgate_errors_total",
                        "Requests whose status counts as an error (5xx by default), per series.",
                        MetricType::Counter);
-  auto lines = Family("obsgate_log_lines_total", "Log lines counted, per series.",
-                      MetricType::Counter);
+  auto lines =
+      Family("obsgate_log_lines_total", "Log lines counted, per series.", MetricType::Counter);
   auto error_lines = Family("obsgate_log_error_lines_total",
                             "Log lines at error level or matching an error pattern, per series.",
                             MetricType::Counter);
@@ -50,15 +50,15 @@ std::vector<prometheus::MetricFamily> WindowMetrics::Collect() const {
   });
   auto series = Family("obsgate_series", "Series held in the window store.", MetricType::Gauge);
   AddValue(series, {}, static_cast<double>(store_.size()));
-  auto evicted = Family("obsgate_series_evicted_total",
-                        "Series forgotten after being idle for the configured time.",
-                        MetricType::Counter);
+  auto evicted =
+      Family("obsgate_series_evicted_total",
+             "Series forgotten after being idle for the configured time.", MetricType::Counter);
   AddValue(evicted, {}, static_cast<double>(store_.evicted_series()));
   auto overflow = Family("obsgate_series_overflow_total",
                          "New series counted in the overflow series because the cap was reached.",
                          MetricType::Counter);
   AddValue(overflow, {}, static_cast<double>(store_.overflowed_series()));
-  return {std::move(requests), std::move(errors), std::move(lines), std::move(error_lines),
+  return {std::move(requests), std::move(errors),  std::move(lines),   std::move(error_lines),
           std::move(series),   std::move(evicted), std::move(overflow)};
 }
 

@@ -24,8 +24,12 @@ std::uint32_t LowOf(const Counts& c, std::size_t i) {
 }
 
 // (snapshot every, covering) in resolutions; the last tier used stretches to the horizon.
-constexpr std::int64_t kTierTable[][2] = {{1, 10},        {10, 60},         {60, 900},
-                                          {300, 3600},    {900, 6 * 3600},  {3600, 24 * 3600},
+constexpr std::int64_t kTierTable[][2] = {{1, 10},
+                                          {10, 60},
+                                          {60, 900},
+                                          {300, 3600},
+                                          {900, 6 * 3600},
+                                          {3600, 24 * 3600},
                                           {6 * 3600, 7 * 24 * 3600}};
 
 }  // namespace
@@ -67,8 +71,8 @@ std::int64_t WindowStore::TickOf(core::TimePoint t) const {
 }
 
 core::TimePoint WindowStore::TimeOf(std::int64_t tick) const {
-  return core::TimePoint(std::chrono::duration_cast<core::TimePoint::duration>(
-      options_.resolution * tick));
+  return core::TimePoint(
+      std::chrono::duration_cast<core::TimePoint::duration>(options_.resolution * tick));
 }
 
 std::string WindowStore::DeploymentId(const std::string& ns, const std::string& deployment) {
@@ -185,67 +189,125 @@ void WindowStore::Tick() {
   last_tick_ = tick;
 }
 
-WindowCounts WindowStore::WindowLocked(std::uint32_t index, core::Duration window) const {
+// How much each counter grew from tick `t` (fractional, in the past) to the last tick.
+void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounters]) const {
   const Series& s = series_[index];
   const std::int64_t now = last_tick_;
-  WindowCounts out;
-  if (now < s.birth_tick) return out;  // counted since the last tick: not in any window yet
-  double w = static_cast<double>(std::min(window, options_.horizon).count()) /
-             static_cast<double>(options_.resolution.count());
-  double start = static_cast<double>(now) - w;
-  double v[kCounters];
   std::uint32_t at_now[kCounters];
   for (std::size_t k = 0; k < kCounters; ++k) at_now[k] = Stored(index, tiers_[0], now, k);
-  if (start < static_cast<double>(s.birth_tick)) {
-    for (std::size_t k = 0; k < kCounters; ++k) v[k] = at_now[k];
-  } else {
-    // The finest tier that still holds a snapshot at or before the window's start.
-    const Tier* tier = &tiers_.back();
-    std::int64_t a = 0;
-    for (const Tier& t : tiers_) {
-      std::int64_t newest = (now / t.every) * t.every;
-      std::int64_t candidate = static_cast<std::int64_t>(std::floor(start / t.every)) * t.every;
-      if (newest - candidate <= (t.slots - 1) * t.every) {
-        tier = &t;
-        a = candidate;
-        break;
-      }
-      a = newest - (t.slots - 1) * t.every;  // beyond the horizon: clamp to the oldest
-    }
-    start = std::max(start, static_cast<double>(a));
-    // The total was 0 just before birth: a sharper lower bracket than a coarse snapshot.
-    a = std::max(a, s.birth_tick - 1);
-    std::int64_t b = a + tier->every;
-    const Tier* tier_b = tier;
-    if (b > now) {
-      b = now;
-      tier_b = &tiers_[0];
-    }
-    double frac = b > a ? (start - static_cast<double>(a)) / static_cast<double>(b - a) : 0;
-    for (std::size_t k = 0; k < kCounters; ++k) {
-      std::uint32_t va = Stored(index, *tier, a, k);
-      std::uint32_t vb = Stored(index, *tier_b, b, k);
-      v[k] = static_cast<double>(static_cast<std::uint32_t>(at_now[k] - va)) -
-             frac * static_cast<double>(static_cast<std::uint32_t>(vb - va));
-    }
+  if (t < static_cast<double>(s.birth_tick)) {
+    for (std::size_t k = 0; k < kCounters; ++k) out[k] = at_now[k];
+    return;
   }
-  out.requests = v[0];
-  out.errors = v[1];
-  out.log_lines = v[2];
-  out.error_lines = v[3];
+  if (t >= static_cast<double>(now)) {
+    for (std::size_t k = 0; k < kCounters; ++k) out[k] = 0;
+    return;
+  }
+  // The finest tier that still holds a snapshot at or before t.
+  const Tier* tier = &tiers_.back();
+  std::int64_t a = 0;
+  for (const Tier& tr : tiers_) {
+    std::int64_t newest = (now / tr.every) * tr.every;
+    std::int64_t candidate = static_cast<std::int64_t>(std::floor(t / tr.every)) * tr.every;
+    if (newest - candidate <= (tr.slots - 1) * tr.every) {
+      tier = &tr;
+      a = candidate;
+      break;
+    }
+    a = newest - (tr.slots - 1) * tr.every;  // beyond the horizon: clamp to the oldest
+  }
+  t = std::max(t, static_cast<double>(a));
+  // The total was 0 just before birth: a sharper lower bracket than a coarse snapshot.
+  a = std::max(a, s.birth_tick - 1);
+  std::int64_t b = a + tier->every;
+  const Tier* tier_b = tier;
+  if (b > now) {
+    b = now;
+    tier_b = &tiers_[0];
+  }
+  double frac = b > a ? (t - static_cast<double>(a)) / static_cast<double>(b - a) : 0;
+  for (std::size_t k = 0; k < kCounters; ++k) {
+    std::uint32_t va = Stored(index, *tier, a, k);
+    std::uint32_t vb = Stored(index, *tier_b, b, k);
+    out[k] = static_cast<double>(static_cast<std::uint32_t>(at_now[k] - va)) -
+             frac * static_cast<double>(static_cast<std::uint32_t>(vb - va));
+  }
+}
+
+WindowCounts WindowStore::WindowLocked(std::uint32_t index, core::Duration window,
+                                       core::Duration ago) const {
+  WindowCounts out;
+  if (last_tick_ < series_[index].birth_tick) return out;  // not in any window yet
+  const double res = static_cast<double>(options_.resolution.count());
+  const double end = static_cast<double>(last_tick_) - static_cast<double>(ago.count()) / res;
+  const double start = end - static_cast<double>(window.count()) / res;
+  double from_start[kCounters], from_end[kCounters];
+  SinceLocked(index, start, from_start);
+  SinceLocked(index, end, from_end);
+  out.requests = from_start[0] - from_end[0];
+  out.errors = from_start[1] - from_end[1];
+  out.log_lines = from_start[2] - from_end[2];
+  out.error_lines = from_start[3] - from_end[3];
   return out;
 }
 
 WindowCounts WindowStore::SeriesRef::Window(core::Duration window) const {
-  return store_.WindowLocked(index_, window);
+  return store_->WindowLocked(index_, std::min(window, store_->options_.horizon), {});
 }
-const core::SeriesKey& WindowStore::SeriesRef::key() const { return *store_.series_[index_].key; }
-core::Counts WindowStore::SeriesRef::total() const { return store_.series_[index_].total; }
+WindowCounts WindowStore::SeriesRef::WindowEndingAgo(core::Duration window,
+                                                     core::Duration ago) const {
+  ago = std::min(ago, store_->options_.horizon);
+  return store_->WindowLocked(index_, std::min(window, store_->options_.horizon - ago), ago);
+}
+std::optional<core::Duration> WindowStore::SeriesRef::Idle() const {
+  auto idle = store_->TimeOf(store_->last_tick_) - store_->series_[index_].last_seen;
+  return std::chrono::duration_cast<core::Duration>(std::max(idle, decltype(idle){}));
+}
+std::optional<core::Duration> WindowStore::SeriesRef::Age() const {
+  auto age = store_->TimeOf(store_->last_tick_) - store_->series_[index_].first_seen;
+  return std::chrono::duration_cast<core::Duration>(std::max(age, decltype(age){}));
+}
+core::Duration WindowStore::SeriesRef::Exact(core::Duration window) const {
+  const std::int64_t now = store_->last_tick_;
+  const std::int64_t res = store_->options_.resolution.count();
+  const std::int64_t w = std::min(window, store_->options_.horizon).count() / res;
+  const std::int64_t start = now - w;
+  for (const Tier& t : store_->tiers_) {
+    std::int64_t newest = (now / t.every) * t.every;
+    std::int64_t floor = start >= 0 ? start / t.every * t.every : start;
+    if (newest - floor <= (t.slots - 1) * t.every) {
+      std::int64_t aligned = (start + t.every - 1) / t.every * t.every;
+      return core::Duration((now - std::min(aligned, now)) * res);
+    }
+  }
+  return window;
+}
+
+std::optional<WindowStore::SeriesRef> WindowStore::SeriesRef::Baseline() const {
+  const core::SeriesKey& k = key();
+  auto d = store_->versions_.find(DeploymentId(k.ns, k.deployment));
+  if (d == store_->versions_.end()) return std::nullopt;
+  const auto& v = d->second.versions;
+  for (std::size_t i = 1; i < v.size(); ++i) {
+    if (v[i].version != k.version) continue;
+    auto it = store_->index_.find(core::SeriesKey{k.ns, k.deployment, v[i - 1].version});
+    if (it == store_->index_.end()) return std::nullopt;
+    return SeriesRef(*store_, it->second);
+  }
+  return std::nullopt;
+}
+const core::SeriesKey& WindowStore::SeriesRef::key() const { return *store_->series_[index_].key; }
+core::Counts WindowStore::SeriesRef::total() const { return store_->series_[index_].total; }
 core::TimePoint WindowStore::SeriesRef::first_seen() const {
-  return store_.series_[index_].first_seen;
+  return store_->series_[index_].first_seen;
 }
 core::TimePoint WindowStore::SeriesRef::last_seen() const {
-  return store_.series_[index_].last_seen;
+  return store_->series_[index_].last_seen;
+}
+
+core::TimePoint WindowStore::LastTick() const {
+  std::lock_guard lock(mu_);
+  return TimeOf(last_tick_);
 }
 
 void WindowStore::ForEach(const std::function<void(const SeriesRef&)>& fn) const {
@@ -260,7 +322,7 @@ std::optional<WindowCounts> WindowStore::Window(const core::SeriesKey& key,
   std::lock_guard lock(mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return std::nullopt;
-  return WindowLocked(it->second, window);
+  return WindowLocked(it->second, std::min(window, options_.horizon), {});
 }
 
 std::optional<core::Counts> WindowStore::Total(const core::SeriesKey& key) const {
@@ -307,11 +369,10 @@ std::uint64_t WindowStore::evicted_series() const {
 std::size_t WindowStore::MemoryBytes() const {
   std::lock_guard lock(mu_);
   std::size_t bytes = snapshots_.capacity() * sizeof(std::uint32_t) +
-                      series_.capacity() * sizeof(Series) +
-                      index_.bucket_count() * sizeof(void*);
+                      series_.capacity() * sizeof(Series) + index_.bucket_count() * sizeof(void*);
   // An unordered_map node: next pointer, the pair, the cached hash.
-  constexpr std::size_t kNode = sizeof(void*) + sizeof(std::pair<core::SeriesKey, std::uint32_t>) +
-                                sizeof(std::size_t);
+  constexpr std::size_t kNode =
+      sizeof(void*) + sizeof(std::pair<core::SeriesKey, std::uint32_t>) + sizeof(std::size_t);
   for (const auto& [key, idx] : index_) {
     bytes += kNode;
     for (const std::string* s : {&key.ns, &key.deployment, &key.version}) {

@@ -36,6 +36,23 @@ struct WindowCounts {
   std::optional<double> LogErrorRatio() const;
 };
 
+// What an expression reads of one series. Implemented by the store's series and by tests.
+class SeriesData {
+ public:
+  virtual ~SeriesData() = default;
+  virtual WindowCounts Window(core::Duration window) const = 0;
+  // Time since this version was first seen; nullopt when unknown.
+  virtual std::optional<core::Duration> Age() const = 0;
+  // The longest window up to `window` whose sum is exact (it starts on a stored snapshot), so
+  // two series compared over it are compared over the very same seconds.
+  virtual core::Duration Exact(core::Duration window) const { return window; }
+  // The window that ended `ago` before now: a version no longer serving is judged by its last
+  // traffic.
+  virtual WindowCounts WindowEndingAgo(core::Duration window, core::Duration ago) const = 0;
+  // Time since counts last arrived; nullopt when unknown.
+  virtual std::optional<core::Duration> Idle() const = 0;
+};
+
 struct VersionInfo {
   std::string version;
   core::TimePoint first_seen;
@@ -56,9 +73,15 @@ class WindowStore {
   void Tick();
 
   // A series as rule evaluation sees it, valid during ForEach only.
-  class SeriesRef {
+  class SeriesRef final : public SeriesData {
    public:
-    WindowCounts Window(core::Duration window) const;
+    WindowCounts Window(core::Duration window) const override;
+    std::optional<core::Duration> Age() const override;
+    core::Duration Exact(core::Duration window) const override;
+    WindowCounts WindowEndingAgo(core::Duration window, core::Duration ago) const override;
+    std::optional<core::Duration> Idle() const override;
+    // The series of the version first seen before this one, if the store holds it.
+    std::optional<SeriesRef> Baseline() const;
     const core::SeriesKey& key() const;
     core::Counts total() const;
     core::TimePoint first_seen() const;
@@ -66,8 +89,8 @@ class WindowStore {
 
    private:
     friend class WindowStore;
-    SeriesRef(const WindowStore& store, std::uint32_t index) : store_(store), index_(index) {}
-    const WindowStore& store_;
+    SeriesRef(const WindowStore& store, std::uint32_t index) : store_(&store), index_(index) {}
+    const WindowStore* store_;
     std::uint32_t index_;
   };
   // Visits every series under the lock; fn must not call back into the store.
@@ -81,6 +104,8 @@ class WindowStore {
   // The version first seen just before key.version: what a new release is compared with.
   std::optional<std::string> Baseline(const core::SeriesKey& key) const;
 
+  // The time of the last tick: "now" for every window.
+  core::TimePoint LastTick() const;
   std::size_t size() const;
   std::uint64_t overflowed_series() const;  // new series refused because of max_series
   std::uint64_t evicted_series() const;
@@ -108,7 +133,8 @@ class WindowStore {
   void Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick, const core::Counts& c);
   std::uint32_t Stored(std::uint32_t index, const Tier& tier, std::int64_t tick,
                        std::size_t counter) const;
-  WindowCounts WindowLocked(std::uint32_t index, core::Duration window) const;
+  WindowCounts WindowLocked(std::uint32_t index, core::Duration window, core::Duration ago) const;
+  void SinceLocked(std::uint32_t index, double tick, double out[kCounters]) const;
   void NoteVersion(const core::SeriesKey& key);
   std::int64_t TickOf(core::TimePoint t) const;
   core::TimePoint TimeOf(std::int64_t tick) const;

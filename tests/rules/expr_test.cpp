@@ -18,6 +18,8 @@ class FakeSeries final : public SeriesData {
       : c_{requests, errors, lines, error_lines} {}
   WindowCounts Window(core::Duration) const override { return c_; }
   std::optional<core::Duration> Age() const override { return age; }
+  WindowCounts WindowEndingAgo(core::Duration, core::Duration) const override { return c_; }
+  std::optional<core::Duration> Idle() const override { return core::Duration(0); }
   std::optional<core::Duration> age = 10min;
 
  private:
@@ -53,7 +55,8 @@ TEST(Expression, ArithmeticPrecedenceAndLogic) {
   FakeSeries s(200, 10, 400, 8);
   EXPECT_TRUE(Compile("errors(1m) * 2 + 1 == 21").Evaluate(s, nullptr).result);
   EXPECT_TRUE(Compile("-errors(1m) < 0 and not (requests(1m) < 100)").Evaluate(s, nullptr).result);
-  EXPECT_TRUE(Compile("log_errors(1m) / log_lines(1m) == log_error_ratio(1m)").Evaluate(s, nullptr).result);
+  EXPECT_TRUE(
+      Compile("log_errors(1m) / log_lines(1m) == log_error_ratio(1m)").Evaluate(s, nullptr).result);
   EXPECT_TRUE(Compile("requests(1m) > 1000 or errors(1m) >= 10").Evaluate(s, nullptr).result);
   EXPECT_TRUE(Compile("burn_rate(1h, 99.9%) > 14.4").Evaluate(s, nullptr).result);  // 5% / 0.1%
   EXPECT_TRUE(Compile("age() < 30m").Evaluate(s, nullptr).result);
@@ -75,10 +78,11 @@ TEST(Expression, NoDataMakesComparisonsFalseNeverNaN) {
 }
 
 TEST(Expression, ComparesWithTheBaseline) {
-  FakeSeries bad(2000, 100);     // 5%
-  FakeSeries slight(2000, 5);    // 0.25%
-  FakeSeries old(2000, 4);       // 0.2%
-  Expression e = Compile("worse_than_baseline(5m, 0.01) and error_rate(5m) > 2 * baseline.error_rate(5m)");
+  FakeSeries bad(2000, 100);   // 5%
+  FakeSeries slight(2000, 5);  // 0.25%
+  FakeSeries old(2000, 4);     // 0.2%
+  Expression e =
+      Compile("worse_than_baseline(5m, 0.01) and error_rate(5m) > 2 * baseline.error_rate(5m)");
   EXPECT_TRUE(e.Evaluate(bad, &old).result);
   EXPECT_FALSE(e.Evaluate(slight, &old).result);
   EXPECT_FALSE(e.Evaluate(bad, nullptr).result);  // no baseline: no data
@@ -111,15 +115,18 @@ TEST(Expression, ParseErrorsPointAtTheColumn) {
   EXPECT_EQ(CompileError("error_rate(5m)"),
             "column 1: the expression is a number; a rule needs a condition, such as "
             "error_rate(5m) > 1%\n  error_rate(5m)\n  ^");
-  EXPECT_THAT(CompileError("eror_rate(5m) > 1%"), HasSubstr("column 1: unknown function \"eror_rate\""));
+  EXPECT_THAT(CompileError("eror_rate(5m) > 1%"),
+              HasSubstr("column 1: unknown function \"eror_rate\""));
   EXPECT_THAT(CompileError("error_rate(5m) > 1% and"), HasSubstr("the expression ends too soon"));
   EXPECT_THAT(CompileError("error_rate(5m) > 1% an requests(5m) > 1"),
               HasSubstr("column 21: unexpected \"an\""));
   EXPECT_THAT(CompileError("age() > 5"), HasSubstr("cannot compare a duration with a number"));
-  EXPECT_THAT(CompileError("requests(5m) > 5m"), HasSubstr("cannot compare a number with a duration"));
+  EXPECT_THAT(CompileError("requests(5m) > 5m"),
+              HasSubstr("cannot compare a number with a duration"));
   EXPECT_THAT(CompileError("requests(5m, 1m) > 1"), HasSubstr("requests() takes 1 argument"));
   EXPECT_THAT(CompileError("requests(5x) > 1"), HasSubstr("unknown unit \"x\""));
-  EXPECT_THAT(CompileError("requests(0s) > 1"), HasSubstr("the window must be a duration such as 5m"));
+  EXPECT_THAT(CompileError("requests(0s) > 1"),
+              HasSubstr("the window must be a duration such as 5m"));
   EXPECT_THAT(CompileError("baseline.worse_than_baseline(5m, 0.01)"),
               HasSubstr("compares with the baseline already"));
   EXPECT_THAT(CompileError("baseline error_rate(5m) > 1"), HasSubstr("expected . after baseline"));
