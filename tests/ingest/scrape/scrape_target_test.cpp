@@ -1,0 +1,145 @@
+#include "ingest/scrape/scrape_target.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace obsgate::ingest {
+namespace {
+
+constexpr ExpositionFormat kText = ExpositionFormat::kText;
+
+std::map<std::string, core::Counts> Drain(core::LocalCounts& c) {
+  std::map<std::string, core::Counts> out;
+  c.Drain([&](const core::SeriesKey& k, const core::Counts& v) {
+    out[k.ns + "/" + k.deployment + "/" + k.version] += v;
+  });
+  return out;
+}
+
+class TargetCounterTest : public ::testing::Test {
+ protected:
+  TargetCounter Make(core::ScrapeSourceConfig config = {},
+                     std::map<std::string, std::string> target_labels = {{"namespace", "prod"},
+                                                                         {"deployment", "auth"}}) {
+    auto requests = SeriesSelector::Parse(config.requests);
+    auto errors = SeriesSelector::Parse(config.errors);
+    EXPECT_TRUE(requests.ok() && errors.ok());
+    return TargetCounter(config, std::move(target_labels),
+                         std::make_shared<SeriesSelector>(std::move(requests).value()),
+                         std::make_shared<SeriesSelector>(std::move(errors).value()));
+  }
+  static std::string Body(int ok, int fail) {
+    return "# TYPE http_requests_total counter\n"
+           "http_requests_total{code=\"200\",version=\"v2\"} " +
+           std::to_string(ok) + "\n" + "http_requests_total{code=\"503\",version=\"v2\"} " +
+           std::to_string(fail) + "\n";
+  }
+  core::LocalCounts counts_;
+};
+
+TEST_F(TargetCounterTest, FirstScrapeIsTheBaselineThenIncreasesCount) {
+  TargetCounter t = Make();
+  ASSERT_TRUE(t.Apply(Body(100, 10), kText, counts_).ok);
+  auto first = Drain(counts_);
+  EXPECT_EQ((first["prod/auth/v2"]), (core::Counts{0, 0, 0, 0}));
+  ScrapeOutcome o = t.Apply(Body(150, 13), kText, counts_);
+  ASSERT_TRUE(o.ok) << o.error;
+  EXPECT_EQ(o.samples, 2u);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"], (core::Counts{53, 3, 0, 0}));
+}
+
+TEST_F(TargetCounterTest, ADropIsACounterResetAndCountsTheNewValue) {
+  TargetCounter t = Make();
+  t.Apply(Body(100, 10), kText, counts_);
+  t.Apply(Body(7, 2), kText, counts_);  // the process restarted
+  Drain(counts_);
+  t.Apply(Body(7, 2), kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"], (core::Counts{0, 0, 0, 0}));
+  core::LocalCounts c;
+  t.Apply(Body(20, 2), kText, c);
+  EXPECT_EQ(Drain(c)["prod/auth/v2"], (core::Counts{13, 0, 0, 0}));
+}
+
+TEST_F(TargetCounterTest, ResetCountsTheNewValue) {
+  TargetCounter t = Make();
+  t.Apply(Body(100, 10), kText, counts_);
+  Drain(counts_);
+  t.Apply(Body(7, 2), kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"], (core::Counts{9, 2, 0, 0}));
+}
+
+TEST_F(TargetCounterTest, ASeriesMissingThenBackCountsFromZero) {
+  TargetCounter t = Make();
+  t.Apply(Body(100, 10), kText, counts_);
+  t.Apply("http_requests_total{code=\"200\",version=\"v2\"} 110\n", kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"], (core::Counts{10, 0, 0, 0}));
+  // The 503 series is back: it restarted from 0 while it was gone.
+  t.Apply(Body(110, 4), kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"], (core::Counts{4, 4, 0, 0}));
+}
+
+TEST_F(TargetCounterTest, AFailedScrapeCountsNothingAndKeepsTheBaseline) {
+  core::ScrapeSourceConfig config;
+  config.sample_limit = 2;
+  TargetCounter t = Make(config);
+  t.Apply(Body(100, 10), kText, counts_);
+  ScrapeOutcome bad = t.Apply(Body(120, 12) + "broken{\n", kText, counts_);
+  EXPECT_FALSE(bad.ok);
+  EXPECT_EQ(bad.reason, "parse");
+  EXPECT_EQ(bad.error, "line 4: expected a label name or '}' in the labels, got end of line");
+  ScrapeOutcome over = t.Apply(Body(120, 12) + "other 1\n", kText, counts_);
+  EXPECT_FALSE(over.ok);
+  EXPECT_EQ(over.reason, "sample_limit");
+  EXPECT_TRUE(counts_.empty() || Drain(counts_)["prod/auth/v2"] == core::Counts{});
+  t.Apply(Body(130, 13), kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"], (core::Counts{33, 3, 0, 0}));
+}
+
+TEST_F(TargetCounterTest, HonorLabelsDecidesWhoseDeploymentWins) {
+  std::string body = "http_requests_total{deployment=\"billing\",code=\"200\"} 1\n";
+  std::string later = "http_requests_total{deployment=\"billing\",code=\"200\"} 5\n";
+  TargetCounter target_wins = Make();
+  target_wins.Apply(body, kText, counts_);
+  target_wins.Apply(later, kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/unknown"].requests, 4u);
+  core::ScrapeSourceConfig honor;
+  honor.honor_labels = true;
+  TargetCounter sample_wins = Make(honor);
+  sample_wins.Apply(body, kText, counts_);
+  sample_wins.Apply(later, kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/billing/unknown"].requests, 4u);
+}
+
+TEST_F(TargetCounterTest, AHistogramCountCanBeTheRequests) {
+  core::ScrapeSourceConfig config;
+  config.requests = "rpc_seconds_count";
+  config.errors = "rpc_seconds_count{status!~\"ok|\"}";
+  TargetCounter t = Make(config, {{"deployment", "api"}});
+  auto body = [](int ok, int err) {
+    return "# TYPE rpc_seconds histogram\nrpc_seconds_bucket{status=\"ok\",le=\"+Inf\"} " +
+           std::to_string(ok) + "\nrpc_seconds_count{status=\"ok\"} " + std::to_string(ok) +
+           "\nrpc_seconds_count{status=\"internal\"} " + std::to_string(err) + "\n";
+  };
+  t.Apply(body(10, 1), kText, counts_);
+  t.Apply(body(30, 6), kText, counts_);
+  EXPECT_EQ(Drain(counts_)["unknown/api/unknown"], (core::Counts{25, 5, 0, 0}));
+}
+
+TEST(SeriesSelectorTest, ParsesPromQLMatchers) {
+  auto s = SeriesSelector::Parse("x{code=~\"5..\", path!=\"/health\"}");
+  ASSERT_TRUE(s.ok()) << s.error();
+  ExpositionLabel five[] = {{"code", "503", false}, {"path", "/a", false}};
+  ExpositionLabel health[] = {{"code", "500", false}, {"path", "/health", false}};
+  ExpositionLabel ok[] = {{"code", "200", false}};
+  EXPECT_TRUE(s->Matches("x", five));
+  EXPECT_FALSE(s->Matches("x", health));
+  EXPECT_FALSE(s->Matches("x", ok));
+  EXPECT_FALSE(s->Matches("y", five));
+  EXPECT_FALSE(SeriesSelector::Parse("x{code=~\"(\"}").ok());
+  EXPECT_FALSE(SeriesSelector::Parse("x{code>\"1\"}").ok());
+}
+
+}  // namespace
+}  // namespace obsgate::ingest
