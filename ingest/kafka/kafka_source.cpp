@@ -527,8 +527,9 @@ void KafkaSource::DropAllPartitions() {
 void KafkaSource::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
   bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-    for (int i = 0; i < parts->cnt; ++i)
+    for (int i = 0; i < parts->cnt; ++i) {
       PartitionFor(parts->elems[i].topic, parts->elems[i].partition);
+    }
     log::Info("kafka partitions assigned",
               {{"source", name_}, {"partitions", parts->cnt}, {"cooperative", cooperative}});
     rd_kafka_resp_err_t assign_err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -554,11 +555,12 @@ void KafkaSource::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_
   if (!lost) CommitAndWait("revoke");
   log::Info("kafka partitions revoked",
             {{"source", name_}, {"partitions", parts != nullptr ? parts->cnt : 0}, {"lost", lost}});
-  // Half-joined messages are dropped, not counted: their final piece, read again by whoever owns
-  // the partition next, counts each of them once.
+  // Half-joined messages are dropped, not counted: the next owner starts after their first pieces
+  // and counts each once, from its final piece alone.
   if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative && parts != nullptr) {
-    for (int i = 0; i < parts->cnt; ++i)
+    for (int i = 0; i < parts->cnt; ++i) {
       DropPartition(parts->elems[i].topic, parts->elems[i].partition);
+    }
     ErrorHandle e(rd_kafka_incremental_unassign(rk_.get(), parts));
     return;
   }

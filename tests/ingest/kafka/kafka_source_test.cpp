@@ -216,6 +216,7 @@ class KafkaSourceTest : public ::testing::Test {
     if (!source.ok()) return nullptr;
     return std::move(source).value();
   }
+  void SplitBetweenTwoMembers(const std::string& strategy);
   double Errors(const std::string& source, const std::string& reason) {
     return MetricValue(registry_, "obsgate_kafka_errors_total",
                        {{"source", source}, {"reason", reason}});
@@ -371,10 +372,14 @@ TEST_F(KafkaSourceTest, BrokersDownAndUpAgainLosesNothing) {
   }
 }
 
-TEST_F(KafkaSourceTest, TwoMembersOfOneGroupSplitThePartitions) {
+// Two members of one group, with the given partition.assignment.strategy (empty: the default,
+// an eager one).
+void KafkaSourceTest::SplitBetweenTwoMembers(const std::string& strategy) {
+  core::KafkaSourceConfig config = Config("shared");
+  if (!strategy.empty()) config.properties["partition.assignment.strategy"] = strategy;
   SummingSink sink_a, sink_b;
-  auto a = Make("kafka-a", Config("shared"));
-  auto b = Make("kafka-b", Config("shared"));
+  auto a = Make("kafka-a", config);
+  auto b = Make("kafka-b", config);
   ASSERT_TRUE(a->Start(sink_a).ok());
   ASSERT_TRUE(b->Start(sink_b).ok());
 
@@ -420,6 +425,12 @@ TEST_F(KafkaSourceTest, TwoMembersOfOneGroupSplitThePartitions) {
     std::string d = "m" + std::to_string(i);
     EXPECT_EQ(sink_a.Of("", d, "").errors + sink_b.Of("", d, "").errors, 1u) << d;
   }
+}
+
+TEST_F(KafkaSourceTest, TwoMembersOfOneGroupSplitThePartitions) { SplitBetweenTwoMembers(""); }
+
+TEST_F(KafkaSourceTest, TwoMembersSplitThePartitionsCooperatively) {
+  SplitBetweenTwoMembers("cooperative-sticky");
 }
 
 TEST_F(KafkaSourceTest, CountsWhatKcatProduces) {
