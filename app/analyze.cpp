@@ -36,15 +36,16 @@ struct SeriesReport {
 std::string Rate(std::uint64_t errors, std::uint64_t requests) {
   if (requests == 0) return "-";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.2f%%", 100.0 * static_cast<double>(errors) /
-                                               static_cast<double>(requests));
+  std::snprintf(buf, sizeof buf, "%.2f%%",
+                100.0 * static_cast<double>(errors) / static_cast<double>(requests));
   return buf;
 }
 
 std::string JsonRate(std::uint64_t errors, std::uint64_t requests) {
   if (requests == 0) return "null";
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.6g", static_cast<double>(errors) / static_cast<double>(requests));
+  std::snprintf(buf, sizeof buf, "%.6g",
+                static_cast<double>(errors) / static_cast<double>(requests));
   return buf;
 }
 
@@ -108,8 +109,7 @@ class Analysis {
     }
     std::printf("%-*s %-*s %-*s %10s %8s %8s %10s %8s %10s %9s  %-24s %s\n", ns_w, "NAMESPACE",
                 dep_w, "DEPLOYMENT", ver_w, "VERSION", "REQUESTS", "ERRORS", "RATE",
-                ("REQ_" + w).c_str(), ("RATE_" + w).c_str(), "LINES", "ERR_LINES", "FIRST",
-                "LAST");
+                ("REQ_" + w).c_str(), ("RATE_" + w).c_str(), "LINES", "ERR_LINES", "FIRST", "LAST");
     for (const auto& [key, r] : Sorted()) {
       core::Counts recent = Recent(*r, window);
       std::printf("%-*s %-*s %-*s %10llu %8llu %8s %10llu %8s %10llu %9llu  %-24s %s\n", ns_w,
@@ -126,13 +126,14 @@ class Analysis {
                   r->last ? core::FormatRfc3339(*r->last).c_str() : "-");
     }
     const ingest::IngestStats& s = counter_->stats();
-    std::printf("\n%llu lines in %zu series; %llu docker and %llu CRI lines rejected; "
-                "%llu unattributed; %llu cut at the maximum line size\n",
-                static_cast<unsigned long long>(s.lines), series_.size(),
-                static_cast<unsigned long long>(s.docker_errors),
-                static_cast<unsigned long long>(s.cri_errors),
-                static_cast<unsigned long long>(s.unattributed),
-                static_cast<unsigned long long>(s.truncated));
+    std::printf(
+        "\n%llu lines in %zu series; %llu docker and %llu CRI lines rejected; "
+        "%llu unattributed; %llu cut at the maximum line size\n",
+        static_cast<unsigned long long>(s.lines), series_.size(),
+        static_cast<unsigned long long>(s.docker_errors),
+        static_cast<unsigned long long>(s.cri_errors),
+        static_cast<unsigned long long>(s.unattributed),
+        static_cast<unsigned long long>(s.truncated));
   }
 
   void PrintJson(core::Duration window) const {
@@ -152,9 +153,9 @@ class Analysis {
              ",\"window_errors\":" + std::to_string(recent.errors) +
              ",\"window_error_rate\":" + JsonRate(recent.errors, recent.requests) +
              ",\"log_lines\":" + std::to_string(r->total.log_lines) +
-             ",\"log_error_lines\":" + std::to_string(r->total.error_lines) + ",\"first\":" +
-             (r->first ? "\"" + core::FormatRfc3339(*r->first) + "\"" : "null") + ",\"last\":" +
-             (r->last ? "\"" + core::FormatRfc3339(*r->last) + "\"" : "null") + "}";
+             ",\"log_error_lines\":" + std::to_string(r->total.error_lines) +
+             ",\"first\":" + (r->first ? "\"" + core::FormatRfc3339(*r->first) + "\"" : "null") +
+             ",\"last\":" + (r->last ? "\"" + core::FormatRfc3339(*r->last) + "\"" : "null") + "}";
     }
     const ingest::IngestStats& s = counter_->stats();
     out += "],\"lines\":" + std::to_string(s.lines) +
@@ -213,7 +214,8 @@ int Analyze(std::vector<std::string> args) {
       } else if (*v == "auto") {
         format = ingest::Format::kAuto;
       } else {
-        std::cerr << "obsgate analyze: unknown format \"" << *v << "\"; use docker, cri, raw or auto\n";
+        std::cerr << "obsgate analyze: unknown format \"" << *v
+                  << "\"; use docker, cri, raw or auto\n";
         return 2;
       }
     } else if (a == "--window") {

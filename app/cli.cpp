@@ -12,6 +12,7 @@
 #include "app/default_config.hpp"
 #include "app/gateway.hpp"
 #include "app/metrics_dump.hpp"
+#include "app/rules_setup.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/version.hpp"
@@ -69,9 +70,8 @@ int RunGateway(std::vector<std::string> args) {
     return 2;
   }
   core::Env env = core::ProcessEnv();
-  core::ConfigLoad load =
-      path ? core::LoadConfigFile(*path, env)
-           : core::ParseConfig(kDefaultConfig, std::string(kDefaultConfigName), env);
+  core::ConfigLoad load = path ? LoadChecked(*path, env)
+                               : ParseChecked(kDefaultConfig, std::string(kDefaultConfigName), env);
   if (!load.config) {
     PrintProblems(load.problems);
     return 1;
@@ -109,7 +109,7 @@ int CheckConfig(const std::vector<std::string>& args) {
     std::cerr << "usage: obsgate check-config FILE\n";
     return 2;
   }
-  core::ConfigLoad load = core::LoadConfigFile(args[0], core::ProcessEnv());
+  core::ConfigLoad load = LoadChecked(args[0], core::ProcessEnv());
   if (!load.config) {
     for (const core::ConfigProblem& p : load.problems) std::cout << p.ToString() << "\n";
     std::cout << load.problems.size() << (load.problems.size() == 1 ? " problem" : " problems")

@@ -42,12 +42,13 @@ std::string DeploymentsJson(const rules::WindowStore& store) {
            ",\"deployment\":" + core::JsonQuote(k.deployment) +
            ",\"version\":" + core::JsonQuote(k.version) + ",\"first_seen\":\"" +
            core::FormatRfc3339(s.first_seen()) + "\",\"last_seen\":\"" +
-           core::FormatRfc3339(s.last_seen()) + "\",\"total\":{\"requests\":" +
-           std::to_string(t.requests) + ",\"errors\":" + std::to_string(t.errors) +
+           core::FormatRfc3339(s.last_seen()) +
+           "\",\"total\":{\"requests\":" + std::to_string(t.requests) +
+           ",\"errors\":" + std::to_string(t.errors) +
            ",\"log_lines\":" + std::to_string(t.log_lines) +
            ",\"log_error_lines\":" + std::to_string(t.error_lines) + "},\"windows\":{";
-    const std::pair<const char*, core::Duration> windows[] = {{"1m", 1min}, {"5m", 5min},
-                                                              {"15m", 15min}};
+    const std::pair<const char*, core::Duration> windows[] = {
+        {"1m", 1min}, {"5m", 5min}, {"15m", 15min}};
     for (std::size_t i = 0; i < std::size(windows); ++i) {
       rules::WindowCounts w = s.Window(windows[i].second);
       out += i ? ",\"" : "\"";

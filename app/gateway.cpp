@@ -9,9 +9,11 @@
 
 #include "app/deployments_api.hpp"
 #include "app/ingest.hpp"
+#include "app/rules_setup.hpp"
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
 #include "core/version.hpp"
+#include "rules/rule_engine.hpp"
 #include "rules/window_metrics.hpp"
 #include "rules/window_store.hpp"
 #include "server/http_server.hpp"
@@ -41,8 +43,7 @@ rules::WindowOptions WindowOptionsFrom(const core::WindowsConfig& w) {
 }
 
 double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 }  // namespace
@@ -56,8 +57,9 @@ Gateway::Gateway(core::Config config, std::optional<std::string> config_path, co
       process_metrics_(std::make_unique<core::ProcessMetrics>()) {
   prometheus::BuildGauge()
       .Name("obsgate_build_info")
-      .Help("A metric with a constant 1 value labelled by the version and git revision obsgate "
-            "was built from.")
+      .Help(
+          "A metric with a constant 1 value labelled by the version and git revision obsgate "
+          "was built from.")
       .Register(*registry_)
       .Add({{"version", std::string(Version())}, {"revision", std::string(Revision())}})
       .Set(1);
@@ -86,9 +88,8 @@ Gateway::~Gateway() { Stop(); }
 void Gateway::InstallRoutes() {
   using server::Request;
   using server::Response;
-  server_->Route("GET", "/health", "health", [](const Request&) {
-    return Response::Text(200, "ok\n");
-  });
+  server_->Route("GET", "/health", "health",
+                 [](const Request&) { return Response::Text(200, "ok\n"); });
   server_->Route("GET", "/ready", "ready", [this](const Request&) {
     return ready_ ? Response::Text(200, "ready\n")
                   : Response::Text(503, "not ready: starting or stopping\n");
@@ -98,8 +99,17 @@ void Gateway::InstallRoutes() {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   });
-  server_->Route("GET", "/api/v1/deployments", "api_deployments", [this](const Request&) {
-    return Response::Json(200, DeploymentsJson(*store_));
+  server_->Route("GET", "/api/v1/deployments", "api_deployments",
+                 [this](const Request&) { return Response::Json(200, DeploymentsJson(*store_)); });
+  server_->Route("GET", "/api/v1/rules", "api_rules", [this](const Request&) {
+    auto engine = this->engine();
+    if (!engine) return Response::Error(503, "rules are not loaded yet");
+    return Response::Json(200, engine->RulesJson());
+  });
+  server_->Route("GET", "/api/v1/alerts", "api_alerts", [this](const Request&) {
+    auto engine = this->engine();
+    if (!engine) return Response::Error(503, "rules are not loaded yet");
+    return Response::Json(200, engine->AlertsJson());
   });
   server_->Route("POST", "/-/reload", "reload", [this](const Request&) {
     core::Status s = Reload();
@@ -109,6 +119,13 @@ void Gateway::InstallRoutes() {
 }
 
 core::Status Gateway::Start() {
+  log_alerts_ = std::make_unique<LogAlerts>();
+  auto engine = MakeEngine(config_);
+  if (!engine) return core::Error{engine.error()};
+  {
+    std::lock_guard lock(engine_mu_);
+    engine_ = *engine;
+  }
   if (core::Status s = ingest_->Configure(config_, *server_); !s) return s;
   core::Status s = server_->Start();
   if (!s) return s;
@@ -149,15 +166,15 @@ core::Status Gateway::Reload() {
     log::Info("reload requested; running on the embedded default, nothing to read");
     return core::Ok{};
   }
-  core::ConfigLoad load = core::LoadConfigFile(*config_path_, env_);
+  core::ConfigLoad load = LoadChecked(*config_path_, env_);
   if (!load.config) {
     for (const core::ConfigProblem& p : load.problems) {
       log::Error("configuration problem", {{"problem", p.ToString()}});
     }
     reload_ok_->Set(0);
-    std::string msg = "the new configuration has " + std::to_string(load.problems.size()) +
-                      " problem(s) and was not applied; the first: " +
-                      load.problems.front().ToString();
+    std::string msg =
+        "the new configuration has " + std::to_string(load.problems.size()) +
+        " problem(s) and was not applied; the first: " + load.problems.front().ToString();
     log::Error("reload refused; the previous configuration keeps running",
                {{"problems", load.problems.size()}});
     return core::Error{msg};
@@ -166,6 +183,15 @@ core::Status Gateway::Reload() {
       !(load.config->sources == config_.sources) || !(load.config->classify == config_.classify)) {
     log::Warn("listen, server, windows, sources and classify settings change only on restart",
               {{"hint", "restart obsgate to apply them"}});
+  }
+  if (!(load.config->rules == config_.rules) || load.config->rules_given != config_.rules_given) {
+    auto engine = MakeEngine(*load.config);
+    if (!engine) {
+      reload_ok_->Set(0);
+      return core::Error{"the new rules were not applied: " + engine.error()};
+    }
+    std::lock_guard lock(engine_mu_);
+    engine_ = *engine;  // alerts start over from the new rules' first evaluation
   }
   load.config->server = config_.server;
   load.config->windows = config_.windows;
@@ -178,10 +204,25 @@ core::Status Gateway::Reload() {
   return core::Ok{};
 }
 
+std::shared_ptr<rules::RuleEngine> Gateway::engine() const {
+  std::lock_guard lock(engine_mu_);
+  return engine_;
+}
+
+core::Result<std::shared_ptr<rules::RuleEngine>> Gateway::MakeEngine(const core::Config& config) {
+  // Rebuilt on reload with the same metric families: prometheus-cpp hands back the existing one.
+  auto engine = rules::RuleEngine::Create(RuleSpecsFrom(config), *store_, *clock_, *registry_);
+  if (!engine) return core::Error{engine.error()};
+  std::shared_ptr<rules::RuleEngine> shared = std::move(engine).value();
+  shared->AddListener(log_alerts_.get());
+  return shared;
+}
+
 void Gateway::TickLoop() {
   std::unique_lock lock(tick_mu_);
   while (!tick_cv_.wait_for(lock, config_.windows.resolution, [this] { return stop_ticking_; })) {
     store_->Tick();
+    engine()->Evaluate();
   }
 }
 

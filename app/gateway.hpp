@@ -2,11 +2,11 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <thread>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "core/clock.hpp"
 #include "core/config.hpp"
@@ -23,6 +23,8 @@ class ProcessMetrics;
 namespace obsgate::rules {
 class WindowStore;
 class WindowMetrics;
+class RuleEngine;
+class AlertListener;
 }  // namespace obsgate::rules
 namespace obsgate::server {
 class HttpServer;
@@ -52,12 +54,15 @@ class Gateway {
   bool ready() const { return ready_; }
   prometheus::Registry& registry() { return *registry_; }
   rules::WindowStore& store() { return *store_; }
+  // Set once Start() has succeeded; replaced when a reload changes the rules.
+  std::shared_ptr<rules::RuleEngine> engine() const;
   // The /metrics body: the registry and the process metrics in text format 0.0.4.
   std::string MetricsText() const;
 
  private:
   void InstallRoutes();
   void TickLoop();
+  core::Result<std::shared_ptr<rules::RuleEngine>> MakeEngine(const core::Config& config);
 
   std::mutex config_mu_;
   core::Config config_;
@@ -68,6 +73,9 @@ class Gateway {
   std::unique_ptr<core::Clock> clock_;
   std::unique_ptr<rules::WindowStore> store_;
   std::unique_ptr<rules::WindowMetrics> window_metrics_;
+  mutable std::mutex engine_mu_;
+  std::shared_ptr<rules::RuleEngine> engine_;  // guarded by engine_mu_
+  std::unique_ptr<rules::AlertListener> log_alerts_;
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<Ingest> ingest_;
   std::thread ticker_;

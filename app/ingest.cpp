@@ -12,6 +12,7 @@
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "ingest/http/push.hpp"
+#include "ingest/kafka/kafka_source.hpp"
 #include "ingest/tail/tail_source.hpp"
 #include "rules/window_store.hpp"
 #include "server/http_server.hpp"
@@ -40,8 +41,9 @@ class PushAdmission final : public server::Admission {
   std::optional<Response> Admit(const Request& head) override {
     if (!token_.empty() && !Authorized(head.HeaderValue("authorization"))) {
       unauthorized_.Increment();
-      Response r = Response::Error(401, "missing or wrong bearer token; send Authorization: "
-                                        "Bearer <the token obsgate was given>");
+      Response r = Response::Error(401,
+                                   "missing or wrong bearer token; send Authorization: "
+                                   "Bearer <the token obsgate was given>");
       r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"obsgate\""});
       return r;
     }
@@ -61,8 +63,8 @@ class PushAdmission final : public server::Admission {
   }
 
   void Done(const Request& head) override {
-    inflight_gauge_.Set(static_cast<double>(inflight_.fetch_sub(Reservation(head)) -
-                                            Reservation(head)));
+    inflight_gauge_.Set(
+        static_cast<double>(inflight_.fetch_sub(Reservation(head)) - Reservation(head)));
   }
 
  private:
@@ -98,19 +100,19 @@ class PushAdmission final : public server::Admission {
 };
 
 std::string ResultJson(const ingest::PushResult& r) {
-  return "\"accepted\":" + std::to_string(r.accepted) + ",\"rejected\":" +
-         std::to_string(r.rejected);
+  return "\"accepted\":" + std::to_string(r.accepted) +
+         ",\"rejected\":" + std::to_string(r.rejected);
 }
 
 Response PushResponse(const core::Result<ingest::PushResult>& result, bool loki) {
   if (!result) return Response::Error(400, result.error());
   const ingest::PushResult& r = *result;
   if (r.rejected > 0) {
-    return Response::Json(400, "{\"status\":\"error\",\"error\":" +
-                                   core::JsonQuote(std::to_string(r.rejected) +
-                                                   " lines rejected, the rest kept; the first: " +
-                                                   r.first_problem) +
-                                   "," + ResultJson(r) + "}\n");
+    return Response::Json(
+        400, "{\"status\":\"error\",\"error\":" +
+                 core::JsonQuote(std::to_string(r.rejected) +
+                                 " lines rejected, the rest kept; the first: " + r.first_problem) +
+                 "," + ResultJson(r) + "}\n");
   }
   if (loki) return Response{204, "text/plain; charset=utf-8", "", {}};  // as Loki answers
   return Response::Json(200, "{\"status\":\"success\"," + ResultJson(r) + "}\n");
@@ -179,12 +181,13 @@ void Ingest::Deliver(std::string_view source, core::LocalCounts& counts,
   if (stats.unattributed) {
     unattributed_.Add({{"source", s}}).Increment(static_cast<double>(stats.unattributed));
   }
-  if (stats.truncated) truncated_.Add({{"source", s}}).Increment(static_cast<double>(stats.truncated));
+  if (stats.truncated)
+    truncated_.Add({{"source", s}}).Increment(static_cast<double>(stats.truncated));
 }
 
 void Ingest::InstallPush(const std::string& name, const core::HttpSourceConfig& http,
-                         std::shared_ptr<ingest::PushIngester> ingester,
-                         server::HttpServer& server, std::uint64_t max_body_bytes) {
+                         std::shared_ptr<ingest::PushIngester> ingester, server::HttpServer& server,
+                         std::uint64_t max_body_bytes) {
   auto admission = std::make_shared<PushAdmission>(
       http.token, http.max_inflight_bytes, max_body_bytes,
       refused_.Add({{"source", name}, {"reason", "unauthorized"}}),
@@ -212,8 +215,8 @@ void Ingest::InstallPush(const std::string& name, const core::HttpSourceConfig& 
         [ingester, count_rejected](const Request& req) {
           std::string format = req.QueryParam("format").value_or("auto");
           if (format != "auto" && format != "docker" && format != "cri" && format != "raw") {
-            return Response::Error(400, "format=" + format +
-                                            " is not a log format; use docker, cri, raw or auto");
+            return Response::Error(
+                400, "format=" + format + " is not a log format; use docker, cri, raw or auto");
           }
           ingest::SourceLabels labels{req.QueryParam("namespace").value_or(""),
                                       req.QueryParam("deployment").value_or(""),
@@ -245,8 +248,9 @@ core::Status Ingest::Configure(const core::Config& config, server::HttpServer& s
       if (!s) return core::Error{"source " + source.name + ": " + s.error()};
       sources_.push_back(std::move(s).value());
     } else if (const auto* kafka = std::get_if<core::KafkaSourceConfig>(&source.spec)) {
-      (void)kafka;
-      return core::Error{"source " + source.name + ": this build has no Kafka consumer yet"};
+      auto s = ingest::MakeKafkaSource(source.name, *kafka, classify, registry_);
+      if (!s) return core::Error{"source " + source.name + ": " + s.error()};
+      sources_.push_back(std::move(s).value());
     } else if (std::holds_alternative<core::ScrapeSourceConfig>(source.spec)) {
       return core::Error{"source " + source.name + ": this build has no scraper yet"};
     }

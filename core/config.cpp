@@ -305,6 +305,75 @@ void ReadSource(ConfigReader& reader, const YAML::Node& node, const std::string&
   out.push_back(std::move(source));
 }
 
+// A single string or a list of them.
+std::vector<std::string> OneOrMany(ConfigMap& m, std::string_view key) {
+  if (!m.Has(key)) return {};
+  if (auto list = m.StringList(key)) return *list;
+  return {};
+}
+
+void ReadRule(ConfigReader& reader, const YAML::Node& node, const std::string& path,
+              std::vector<RuleConfig>& out) {
+  if (!node.IsMap()) {
+    reader.Report(node, path, "a rule is a mapping with name: and expr:");
+    return;
+  }
+  ConfigMap m(reader, node, path);
+  RuleConfig r;
+  if (auto v = m.String("name")) r.name = *v;
+  if (r.name.empty()) m.Report("name", "every rule needs a name, like ErrorRateAbove1Percent");
+  if (auto v = m.String("expr")) {
+    r.expr = *v;
+    YAML::Mark mark = node["expr"].Mark();
+    r.expr_line = mark.line + 1;
+    r.expr_column = mark.column + 1;
+  } else {
+    m.Report("expr", "every rule needs an expr, like error_rate(5m) > 1%");
+  }
+  if (auto v = m.Duration("for")) r.for_ = *v;
+  if (auto v = m.Duration("keep_firing_for")) r.keep_firing_for = *v;
+  if (auto l = m.Map("labels")) {
+    for (const std::string& key : l->Keys()) {
+      if (auto v = l->String(key)) r.labels.emplace_back(key, *v);
+    }
+    l->Finish();
+  }
+  if (auto v = m.String("summary")) r.summary = *v;
+  if (auto v = m.String("description")) r.description = *v;
+  if (auto actions = m.StringList("actions")) {
+    r.notify = r.rollback = false;
+    for (const std::string& a : *actions) {
+      if (a == "notify") {
+        r.notify = true;
+      } else if (a == "rollback") {
+        r.rollback = true;
+      } else {
+        m.Report("actions", "\"" + a + "\" is not an action; use notify or rollback");
+      }
+    }
+  }
+  if (auto match = m.Map("match")) {
+    if (match->Has("namespace")) {
+      if (auto v = match->Scalar("namespace")) {
+        r.match_namespaces = {v->text};
+      }
+    }
+    if (match->Has("namespaces")) r.match_namespaces = OneOrMany(*match, "namespaces");
+    if (match->Has("deployment")) {
+      if (auto v = match->Scalar("deployment")) r.match_deployments = {v->text};
+    }
+    if (match->Has("deployments")) r.match_deployments = OneOrMany(*match, "deployments");
+    match->Finish();
+  }
+  m.Finish();
+  for (const RuleConfig& other : out) {
+    if (other.name == r.name && !r.name.empty()) {
+      reader.Report(node, path, "two rules are named \"" + r.name + "\"; give each its own name");
+    }
+  }
+  out.push_back(std::move(r));
+}
+
 }  // namespace
 
 Result<std::pair<std::string, std::uint16_t>> ParseListenAddress(std::string_view text) {
@@ -357,6 +426,8 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     if (auto server = top.Map("server")) ReadServer(*server, config.server);
     if (auto windows = top.Map("windows")) ReadWindows(*windows, config.windows);
     if (auto classify = top.Map("classify")) ReadClassify(*classify, config.classify);
+    if (top.Has("rules")) config.rules_given = true;
+    for (auto& [node, path] : top.List("rules")) ReadRule(reader, node, path, config.rules);
     std::size_t i = 0;
     for (auto& [node, path] : top.List("sources")) {
       ReadSource(reader, node, path, i++, config.sources);
@@ -385,6 +456,7 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
                    [](const ConfigProblem& a, const ConfigProblem& b) {
                      return std::pair(a.line, a.column) < std::pair(b.line, b.column);
                    });
+  load.parsed = config;
   if (load.problems.empty()) load.config = std::move(config);
   return load;
 }

@@ -146,6 +146,25 @@ struct SourceConfig {
   bool operator==(const SourceConfig&) const = default;
 };
 
+// An alerting rule as written; its expression is compiled and checked by the rule engine.
+struct RuleConfig {
+  std::string name;
+  std::string expr;
+  int expr_line = 0;  // where the expression is in the file, for its errors
+  int expr_column = 0;
+  Duration for_{0};
+  Duration keep_firing_for{0};
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::string summary;
+  std::string description;
+  bool notify = true;
+  bool rollback = false;
+  std::vector<std::string> match_namespaces;
+  std::vector<std::string> match_deployments;
+
+  bool operator==(const RuleConfig&) const = default;
+};
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
@@ -153,10 +172,13 @@ struct Config {
   WindowsConfig windows;
   ClassifyConfig classify;
   std::vector<SourceConfig> sources;
+  std::vector<RuleConfig> rules;
+  bool rules_given = false;  // false: the built-in default rules apply
 };
 
 struct ConfigLoad {
   std::optional<Config> config;  // set only when there are no problems
+  Config parsed;                 // what could be read, problems or not: for further checks
   std::vector<ConfigProblem> problems;
 };
 

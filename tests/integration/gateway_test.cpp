@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <thread>
+
 #include "tests/integration/gateway_process.hpp"
 
 namespace obsgate::testing {
@@ -131,6 +133,91 @@ TEST(Gateway, LogsAreOneJsonObjectPerLine) {
     ++lines;
   }
   EXPECT_GE(lines, 3u);
+}
+
+}  // namespace
+}  // namespace obsgate::testing
+
+namespace obsgate::testing {
+namespace {
+
+TEST(Rules, CheckConfigPointsAtTheBadExpression) {
+  TempDir dir;
+  std::string path = dir.Write("rules.yaml",
+                               "listen: 127.0.0.1:0\n"
+                               "rules:\n"
+                               "  - name: Broken\n"
+                               "    expr: error_rate(5m) > 1% and requests(5) >= 100\n"
+                               "  - name: Fine\n"
+                               "    expr: errors(1m) > 0\n"
+                               "    actions: [notify, page]\n");
+  RunResult r = RunCommand({OBSGATE_BINARY, "check-config", path});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.output, HasSubstr(path + ":4:11: rules[0] (Broken): column 34: requests() takes a "
+                                         "duration here, not a number, as in requests(5m)\n"
+                                         "  error_rate(5m) > 1% and requests(5) >= 100\n"
+                                         "                                   ^"));
+  EXPECT_THAT(r.output, HasSubstr(path + ":7:14: rules[1].actions: \"page\" is not an action; use "
+                                         "notify or rollback"));
+}
+
+TEST(Rules, PushedErrorsFireAnAlertSeenInTheApiAndTheLog) {
+  TempDir dir;
+  GatewayProcess g = GatewayProcess::Start(dir.Write(
+      "c.yaml",
+      "listen: 127.0.0.1:0\n"
+      "sources: [{http: {}}]\n"
+      "rules:\n"
+      "  - name: AnyErrors\n"
+      "    expr: errors(10s) >= 3 and requests(10s) >= 10\n"
+      "    labels: {severity: page}\n"
+      "    summary: \"{{ deployment }} {{ version }}: {{ errors }} errors\"\n"));
+  std::string body = "{\"streams\":[{\"stream\":{\"app\":\"auth\",\"version\":\"v9\"},\"values\":[";
+  for (int i = 0; i < 20; ++i) {
+    body += std::string(i ? "," : "") + "[\"1\",\"{\\\"status\\\":" + (i < 5 ? "503" : "200") +
+            "}\"]";
+  }
+  body += "]}]}";
+  ASSERT_EQ(Post(g.port, "/loki/api/v1/push", body).status, 204);
+  std::string alerts;
+  for (int i = 0; i < 100 && alerts.find("\"state\":\"firing\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(100ms);
+    alerts = Get(g.port, "/api/v1/alerts").body;
+  }
+  EXPECT_THAT(alerts, HasSubstr("\"alertname\":\"AnyErrors\""));
+  EXPECT_THAT(alerts, HasSubstr("\"state\":\"firing\""));
+  EXPECT_THAT(alerts, HasSubstr("\"summary\":\"auth v9: 5 errors\""));
+  EXPECT_TRUE(g.process->WaitForOutput("\"msg\":\"alert firing\",\"alertname\":\"AnyErrors\"", 5s));
+  EXPECT_THAT(Get(g.port, "/api/v1/rules").body, HasSubstr("\"name\":\"AnyErrors\""));
+  EXPECT_THAT(Get(g.port, "/metrics").body,
+              HasSubstr("obsgate_alerts{alertname=\"AnyErrors\",state=\"firing\"} 1"));
+}
+
+TEST(Rules, AReloadReplacesTheRules) {
+  TempDir dir;
+  std::string path = dir.Write("c.yaml", "listen: 127.0.0.1:0\nrules: [{name: First, expr: "
+                                         "\"errors(1m) > 0\"}]\n");
+  GatewayProcess g = GatewayProcess::Start(path);
+  EXPECT_THAT(Get(g.port, "/api/v1/rules").body, HasSubstr("\"name\":\"First\""));
+  dir.Write("c.yaml", "listen: 127.0.0.1:0\nrules: [{name: Second, expr: \"errors(1m) > 1\"}]\n");
+  ASSERT_EQ(Post(g.port, "/-/reload", "").status, 200);
+  std::string rules = Get(g.port, "/api/v1/rules").body;
+  EXPECT_THAT(rules, HasSubstr("\"name\":\"Second\""));
+  EXPECT_THAT(rules, ::testing::Not(HasSubstr("\"name\":\"First\"")));
+  dir.Write("c.yaml", "listen: 127.0.0.1:0\nrules: [{name: Third, expr: \"errors(1m)\"}]\n");
+  HttpReply bad = Post(g.port, "/-/reload", "");
+  EXPECT_EQ(bad.status, 500);
+  EXPECT_THAT(bad.body, HasSubstr("a rule needs a condition"));
+  EXPECT_THAT(Get(g.port, "/api/v1/rules").body, HasSubstr("\"name\":\"Second\""));
+}
+
+TEST(Rules, TheDefaultRulesRunWhenNoneAreConfigured) {
+  TempDir dir;
+  GatewayProcess g = GatewayProcess::Start(dir.Write("c.yaml", "listen: 127.0.0.1:0\n"));
+  std::string rules = Get(g.port, "/api/v1/rules").body;
+  EXPECT_THAT(rules, HasSubstr("\"name\":\"ErrorRateAbove1Percent\",\"query\":\"error_rate(5m) > "
+                               "1% and requests(5m) >= 100 and worse_than_baseline(5m, 0.01)\""));
+  EXPECT_THAT(rules, HasSubstr("\"actions\":[\"notify\",\"rollback\"]"));
 }
 
 }  // namespace
