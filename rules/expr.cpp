@@ -28,7 +28,8 @@ struct Expression::Node {
   Fn fn = Fn::kRequests;  // kCall
   bool baseline = false;  // kCall on baseline.
   std::string name;       // kCall: as written, for measurements
-  std::string op;         // kCompare, kArith
+  std::string op;         // kCompare, kArith, as written
+  char code = 0;          // the operator in one byte: > G(>=) < L(<=) =(==) !(!=) + - * /
   std::vector<std::shared_ptr<const Node>> args;
 };
 
@@ -215,6 +216,12 @@ class Parser {
     n->type = type;
     n->args = std::move(args);
     n->op = std::move(op);
+    n->code = n->op == ">="   ? 'G'
+              : n->op == "<=" ? 'L'
+              : n->op == "==" ? '='
+              : n->op == "!=" ? '!'
+              : n->op.empty() ? 0
+                              : n->op[0];
     return n;
   }
 
@@ -476,8 +483,8 @@ struct Val {
 
 class Evaluator {
  public:
-  Evaluator(const SeriesData& series, const SeriesData* baseline, Evaluation& out)
-      : series_(series), baseline_(baseline), out_(out) {}
+  Evaluator(const SeriesData& series, const SeriesData* baseline, Evaluation& out, bool record)
+      : series_(series), baseline_(baseline), out_(out), record_(record) {}
 
   Val Eval(const Node& n) {
     switch (n.kind) {
@@ -504,9 +511,9 @@ class Evaluator {
         Val l = Eval(*n.args[0]), r = Eval(*n.args[1]);
         if (!l.num || !r.num) return Val{};
         double a = *l.num, b = *r.num;
-        if (n.op == "+") return Val{a + b};
-        if (n.op == "-") return Val{a - b};
-        if (n.op == "*") return Val{a * b};
+        if (n.code == '+') return Val{a + b};
+        if (n.code == '-') return Val{a - b};
+        if (n.code == '*') return Val{a * b};
         if (b == 0) {
           out_.no_data = true;
           return Val{};
@@ -522,12 +529,12 @@ class Evaluator {
         }
         if (!l.num || !r.num) return Val{std::nullopt, false};
         double a = *l.num, b = *r.num;
-        bool res = n.op == ">"    ? a > b
-                   : n.op == ">=" ? a >= b
-                   : n.op == "<"  ? a < b
-                   : n.op == "<=" ? a <= b
-                   : n.op == "==" ? a == b
-                                  : a != b;
+        bool res = n.code == '>'   ? a > b
+                   : n.code == 'G' ? a >= b
+                   : n.code == '<' ? a < b
+                   : n.code == 'L' ? a <= b
+                   : n.code == '=' ? a == b
+                                   : a != b;
         return Val{std::nullopt, res};
       }
       case Node::Kind::kCall:
@@ -547,7 +554,7 @@ class Evaluator {
         auto [mine, theirs] = Compared(w);
         p = WorseProportionPValue(mine.errors, mine.requests, theirs.errors, theirs.requests);
       }
-      Record("p_value" + n.name.substr(n.name.find('(')), p);
+      if (record_) Record("p_value" + n.name.substr(n.name.find('(')), p);
       double alpha = *Eval(*n.args[1]).num;
       return Val{std::nullopt, p && *p < alpha};
     }
@@ -614,6 +621,7 @@ class Evaluator {
   }
 
   void Record(const std::string& name, std::optional<double> value) {
+    if (!record_) return;
     for (const Measurement& m : out_.measurements) {
       if (m.name == name) return;
     }
@@ -623,6 +631,7 @@ class Evaluator {
   const SeriesData& series_;
   const SeriesData* baseline_;
   Evaluation& out_;
+  bool record_;
   bool first_compared_ = false;
 };
 
@@ -673,9 +682,10 @@ core::Result<Expression> Expression::Compile(std::string_view text) {
   return e;
 }
 
-Evaluation Expression::Evaluate(const SeriesData& series, const SeriesData* baseline) const {
+Evaluation Expression::Evaluate(const SeriesData& series, const SeriesData* baseline,
+                                bool record) const {
   Evaluation out;
-  Evaluator ev(series, baseline, out);
+  Evaluator ev(series, baseline, out, record);
   out.result = ev.Eval(*root_).b;
   return out;
 }

@@ -34,7 +34,10 @@ class Expression {
   //                                    ^ requests() takes a window such as 5m, not a number
   static core::Result<Expression> Compile(std::string_view text);
 
-  Evaluation Evaluate(const SeriesData& series, const SeriesData* baseline) const;
+  // With `record`, every function's value is kept in the measurements (for an alert); without,
+  // nothing is allocated (for the common case of a rule that does not hold).
+  Evaluation Evaluate(const SeriesData& series, const SeriesData* baseline,
+                      bool record = true) const;
   // The longest window any function uses, so callers can check it against the store's horizon.
   core::Duration LongestWindow() const;
   const std::string& text() const;

@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -95,6 +96,32 @@ std::string Walk(const std::string& tmpl, Text text, Var var) {
   }
   return "";
 }
+
+// One series as every rule of a tick sees it: each distinct window is read from the store once,
+// however many rules and functions ask for it.
+class CachedSeries final : public SeriesData {
+ public:
+  explicit CachedSeries(const SeriesData& s) : s_(s) {}
+  WindowCounts Window(core::Duration w) const override {
+    for (std::size_t i = 0; i < n_; ++i) {
+      if (cache_[i].first == w) return cache_[i].second;
+    }
+    WindowCounts c = s_.Window(w);
+    if (n_ < cache_.size()) cache_[n_++] = {w, c};
+    return c;
+  }
+  std::optional<core::Duration> Age() const override { return s_.Age(); }
+  core::Duration Exact(core::Duration w) const override { return s_.Exact(w); }
+  WindowCounts WindowEndingAgo(core::Duration w, core::Duration ago) const override {
+    return s_.WindowEndingAgo(w, ago);
+  }
+  std::optional<core::Duration> Idle() const override { return s_.Idle(); }
+
+ private:
+  const SeriesData& s_;
+  mutable std::array<std::pair<core::Duration, WindowCounts>, 8> cache_;
+  mutable std::size_t n_ = 0;
+};
 
 }  // namespace
 
@@ -212,7 +239,7 @@ core::Result<std::unique_ptr<RuleEngine>> RuleEngine::Create(std::vector<RuleSpe
       engine->alerts_gauge_.Add({{"alertname", spec.name}, {"state", state}});
     }
     engine->rules_.push_back(
-        CompiledRule{std::move(spec), std::move(expr).value(), 0, core::TimePoint{}, 0});
+        CompiledRule{std::move(spec), std::move(expr).value(), {}, core::TimePoint{}, 0});
   }
   return engine;
 }
@@ -227,16 +254,21 @@ void RuleEngine::Evaluate() {
     try {
       store_.ForEach([&](const WindowStore::SeriesRef& s) {
         std::optional<WindowStore::SeriesRef> baseline;
+        std::optional<CachedSeries> cached_baseline;
         bool baseline_known = false;
+        CachedSeries cached(s);
         for (CompiledRule& r : rules_) {
           const core::SeriesKey& key = s.key();
           if (!Matches(r.spec, key)) continue;
           if (!baseline_known) {
             baseline = s.Baseline();
+            if (baseline) cached_baseline.emplace(*baseline);
             baseline_known = true;
           }
-          Evaluation ev = r.expr.Evaluate(s, baseline ? &*baseline : nullptr);
-          if (!ev.result && r.active == 0) continue;
+          const SeriesData* base = cached_baseline ? &*cached_baseline : nullptr;
+          Evaluation ev = r.expr.Evaluate(cached, base, /*record=*/false);
+          if (!ev.result && !r.active.count(s.id())) continue;
+          if (ev.result) ev = r.expr.Evaluate(cached, base, /*record=*/true);  // the alert's values
           Labels labels = {{"alertname", r.spec.name},
                            {"namespace", key.ns},
                            {"deployment", key.deployment},
@@ -268,7 +300,8 @@ void RuleEngine::Evaluate() {
             if (a.state == AlertState::kInactive || a.state == AlertState::kResolved) {
               a.active_at = now;
               a.state = AlertState::kPending;
-              ++r.active;
+              r.active.insert(s.id());
+              a.series_id = s.id();
             }
             if (a.state == AlertState::kPending && now - a.active_at >= r.spec.for_) {
               a.state = AlertState::kFiring;
@@ -283,7 +316,9 @@ void RuleEngine::Evaluate() {
             a.resolved_at = now;
           }
           if (a.state != from) {
-            if (a.state == AlertState::kInactive || a.state == AlertState::kResolved) --r.active;
+            if (a.state == AlertState::kInactive || a.state == AlertState::kResolved) {
+              r.active.erase(s.id());
+            }
             changes.emplace_back(a, from);
           }
         }
@@ -304,7 +339,7 @@ void RuleEngine::Evaluate() {
         }
         if (a.state != from) {
           for (CompiledRule& r : rules_) {
-            if (r.spec.name == a.rule) --r.active;
+            if (r.spec.name == a.rule) r.active.erase(a.series_id);
           }
           changes.emplace_back(a, from);
         }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -65,6 +66,7 @@ struct Alert {
   std::string description;
   bool notify = true;
   bool rollback = false;
+  std::uint32_t series_id = 0;  // the store's index of the series, while it lives
 };
 
 // Told of every alert state change: pending, firing, resolved (and pending dropped back to
@@ -104,7 +106,9 @@ class RuleEngine {
   struct CompiledRule {
     RuleSpec spec;
     Expression expr;
-    std::size_t active = 0;  // alerts of this rule not inactive
+    // Series (store indexes) with a pending or firing alert of this rule: only they need their
+    // alert looked up when the expression does not hold.
+    std::unordered_set<std::uint32_t> active;
     core::TimePoint last_evaluation;
     double last_duration_seconds = 0;
   };

@@ -124,18 +124,26 @@ std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {
   s.birth_tick = last_tick_ + 1;
   s.first_seen = s.last_seen = clock_.Now();
   s.live = true;
-  NoteVersion(it->first);
+  NoteVersion(it->first, idx);
   return idx;
 }
 
-void WindowStore::NoteVersion(const core::SeriesKey& key) {
+void WindowStore::NoteVersion(const core::SeriesKey& key, std::uint32_t index) {
   DeploymentVersions& d = versions_[DeploymentId(key.ns, key.deployment)];
+  series_[index].deployment = &d;
   ++d.live_series;
-  for (const VersionInfo& v : d.versions) {
-    if (v.version == key.version) return;
+  for (std::size_t i = 0; i < d.versions.size(); ++i) {
+    if (d.versions[i].version == key.version) {
+      d.series[i] = index;
+      return;
+    }
   }
   d.versions.push_back(VersionInfo{key.version, clock_.Now()});
-  if (d.versions.size() > options_.max_versions) d.versions.erase(d.versions.begin());
+  d.series.push_back(index);
+  if (d.versions.size() > options_.max_versions) {
+    d.versions.erase(d.versions.begin());
+    d.series.erase(d.series.begin());
+  }
 }
 
 void WindowStore::Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick,
@@ -162,8 +170,11 @@ void WindowStore::Tick() {
     Series& s = series_[i];
     if (!s.live) continue;
     if (now - s.last_seen >= options_.idle_ttl) {
-      auto d = versions_.find(DeploymentId(s.key->ns, s.key->deployment));
-      if (d != versions_.end() && --d->second.live_series == 0) versions_.erase(d);
+      DeploymentVersions& dv = *s.deployment;
+      for (std::uint32_t& v : dv.series) {
+        if (v == i) v = kNoSeries;
+      }
+      if (--dv.live_series == 0) versions_.erase(DeploymentId(s.key->ns, s.key->deployment));
       index_.erase(*s.key);
       s = Series{};
       free_.push_back(i);
@@ -191,10 +202,16 @@ void WindowStore::Tick() {
 
 // How much each counter grew from tick `t` (fractional, in the past) to the last tick.
 void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounters]) const {
+  static constexpr std::uint32_t kZero[kCounters] = {};
   const Series& s = series_[index];
   const std::int64_t now = last_tick_;
-  std::uint32_t at_now[kCounters];
-  for (std::size_t k = 0; k < kCounters; ++k) at_now[k] = Stored(index, tiers_[0], now, k);
+  // The four counters of a snapshot, read together: one division per snapshot, not four.
+  auto slot = [&](const Tier& tier, std::int64_t tick) -> const std::uint32_t* {
+    if (tick < s.birth_tick) return kZero;
+    std::size_t i = static_cast<std::size_t>((tick / tier.every) % tier.slots);
+    return &snapshots_[index * block_ + tier.offset + i * kCounters];
+  };
+  const std::uint32_t* at_now = slot(tiers_[0], now);
   if (t < static_cast<double>(s.birth_tick)) {
     for (std::size_t k = 0; k < kCounters; ++k) out[k] = at_now[k];
     return;
@@ -204,11 +221,12 @@ void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounter
     return;
   }
   // The finest tier that still holds a snapshot at or before t.
+  const std::int64_t whole = static_cast<std::int64_t>(std::floor(t));
   const Tier* tier = &tiers_.back();
   std::int64_t a = 0;
   for (const Tier& tr : tiers_) {
-    std::int64_t newest = (now / tr.every) * tr.every;
-    std::int64_t candidate = static_cast<std::int64_t>(std::floor(t / tr.every)) * tr.every;
+    std::int64_t newest = now - now % tr.every;
+    std::int64_t candidate = whole - ((whole % tr.every) + tr.every) % tr.every;
     if (newest - candidate <= (tr.slots - 1) * tr.every) {
       tier = &tr;
       a = candidate;
@@ -226,11 +244,11 @@ void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounter
     tier_b = &tiers_[0];
   }
   double frac = b > a ? (t - static_cast<double>(a)) / static_cast<double>(b - a) : 0;
+  const std::uint32_t* va = slot(*tier, a);
+  const std::uint32_t* vb = frac > 0 ? slot(*tier_b, b) : va;
   for (std::size_t k = 0; k < kCounters; ++k) {
-    std::uint32_t va = Stored(index, *tier, a, k);
-    std::uint32_t vb = Stored(index, *tier_b, b, k);
-    out[k] = static_cast<double>(static_cast<std::uint32_t>(at_now[k] - va)) -
-             frac * static_cast<double>(static_cast<std::uint32_t>(vb - va));
+    out[k] = static_cast<double>(static_cast<std::uint32_t>(at_now[k] - va[k])) -
+             frac * static_cast<double>(static_cast<std::uint32_t>(vb[k] - va[k]));
   }
 }
 
@@ -284,15 +302,13 @@ core::Duration WindowStore::SeriesRef::Exact(core::Duration window) const {
 }
 
 std::optional<WindowStore::SeriesRef> WindowStore::SeriesRef::Baseline() const {
-  const core::SeriesKey& k = key();
-  auto d = store_->versions_.find(DeploymentId(k.ns, k.deployment));
-  if (d == store_->versions_.end()) return std::nullopt;
-  const auto& v = d->second.versions;
-  for (std::size_t i = 1; i < v.size(); ++i) {
-    if (v[i].version != k.version) continue;
-    auto it = store_->index_.find(core::SeriesKey{k.ns, k.deployment, v[i - 1].version});
-    if (it == store_->index_.end()) return std::nullopt;
-    return SeriesRef(*store_, it->second);
+  // By index, without building keys: rule evaluation asks this for every series on every tick.
+  const Series& self = store_->series_[index_];
+  const DeploymentVersions& d = *self.deployment;
+  for (std::size_t i = 1; i < d.series.size(); ++i) {
+    if (d.series[i] != index_) continue;
+    if (d.series[i - 1] == kNoSeries) return std::nullopt;
+    return SeriesRef(*store_, d.series[i - 1]);
   }
   return std::nullopt;
 }

@@ -83,6 +83,8 @@ class WindowStore {
     // The series of the version first seen before this one, if the store holds it.
     std::optional<SeriesRef> Baseline() const;
     const core::SeriesKey& key() const;
+    // Stable while the series lives; reused after it is evicted.
+    std::uint32_t id() const { return index_; }
     core::Counts total() const;
     core::TimePoint first_seen() const;
     core::TimePoint last_seen() const;
@@ -119,8 +121,10 @@ class WindowStore {
     std::int64_t slots = 0;
     std::size_t offset = 0;  // first snapshot of this tier within a series' block
   };
+  struct DeploymentVersions;
   struct Series {
-    const core::SeriesKey* key = nullptr;  // points at the index's key
+    const core::SeriesKey* key = nullptr;      // points at the index's key
+    DeploymentVersions* deployment = nullptr;  // its entry in versions_ (nodes do not move)
     core::Counts total;
     std::int64_t birth_tick = 0;  // the first tick whose snapshot includes its counts
     core::TimePoint first_seen;
@@ -135,7 +139,7 @@ class WindowStore {
                        std::size_t counter) const;
   WindowCounts WindowLocked(std::uint32_t index, core::Duration window, core::Duration ago) const;
   void SinceLocked(std::uint32_t index, double tick, double out[kCounters]) const;
-  void NoteVersion(const core::SeriesKey& key);
+  void NoteVersion(const core::SeriesKey& key, std::uint32_t index);
   std::int64_t TickOf(core::TimePoint t) const;
   core::TimePoint TimeOf(std::int64_t tick) const;
 
@@ -150,8 +154,10 @@ class WindowStore {
   std::vector<Series> series_;
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> snapshots_;  // block_ values per series slot
+  static constexpr std::uint32_t kNoSeries = 0xFFFFFFFF;
   struct DeploymentVersions {
     std::vector<VersionInfo> versions;
+    std::vector<std::uint32_t> series;  // per version, its series index or kNoSeries
     std::size_t live_series = 0;
   };
   static std::string DeploymentId(const std::string& ns, const std::string& deployment);
