@@ -225,7 +225,18 @@ class Parser {
     return n;
   }
 
+  // Nesting is bounded so that no expression can exhaust the stack.
+  static constexpr int kMaxDepth = 192;  // about 60 levels of parentheses
+  struct Depth {
+    explicit Depth(int& d) : d_(++d) {}
+    ~Depth() { --d_; }
+    int& d_;
+  };
+  bool TooDeep() const { return depth_ > kMaxDepth; }
+
   NodePtr Or() {
+    Depth guard(depth_);
+    if (TooDeep()) return Error(tok_.column, "the expression nests too deeply");
     std::size_t col = tok_.column;
     NodePtr left = And();
     while (left && IsWord("or")) {
@@ -260,6 +271,8 @@ class Parser {
   }
 
   NodePtr Not() {
+    Depth guard(depth_);
+    if (TooDeep()) return Error(tok_.column, "the expression nests too deeply");
     if (IsWord("not")) {
       std::size_t col = tok_.column;
       if (!Next()) return nullptr;
@@ -331,6 +344,8 @@ class Parser {
   }
 
   NodePtr Unary() {
+    Depth guard(depth_);
+    if (TooDeep()) return Error(tok_.column, "the expression nests too deeply");
     if (IsOp("-")) {
       std::size_t col = tok_.column;
       if (!Next()) return nullptr;
@@ -473,6 +488,7 @@ class Parser {
   std::string error_;
   std::size_t error_column_ = 0;
   core::Duration longest_{0};
+  int depth_ = 0;
 };
 
 // A value during evaluation: numbers and durations (ms) may be missing ("no data").

@@ -136,6 +136,14 @@ TEST(Expression, ParseErrorsPointAtTheColumn) {
   EXPECT_THAT(CompileError("requests(5m) > 1 # x"), HasSubstr("unexpected character '#'"));
   EXPECT_THAT(CompileError(""), HasSubstr("the expression ends too soon"));
   EXPECT_THAT(CompileError("1.2.3 > 1"), HasSubstr("\"1.2.3\" is not a number"));
+  EXPECT_THAT(CompileError(std::string(10000, '(') + "1 > 0"),
+              HasSubstr("the expression nests too deeply"));
+  EXPECT_THAT(CompileError(std::string(10000, '-') + "1 > 0"),
+              HasSubstr("the expression nests too deeply"));
+  std::string nots;
+  for (int i = 0; i < 300; ++i) nots += "not ";
+  EXPECT_THAT(CompileError(nots + "errors(1m) > 0"), HasSubstr("the expression nests too deeply"));
+  EXPECT_TRUE(Expression::Compile("((((errors(1m) > 0))))"));
 }
 
 }  // namespace
