@@ -569,6 +569,14 @@ class Evaluator {
       if (baseline_ != nullptr) {
         auto [mine, theirs] = Compared(w);
         p = WorseProportionPValue(mine.errors, mine.requests, theirs.errors, theirs.requests);
+        if (record_) {
+          // What the test compared, so an alert can show both sides.
+          std::string window =
+              n.name.substr(n.name.find('('), n.name.find(',') - n.name.find('(')) + ")";
+          Record("baseline.error_rate" + window, theirs.ErrorRate());
+          Record("baseline.requests" + window, theirs.requests);
+          Record("baseline.errors" + window, theirs.errors);
+        }
       }
       if (record_) Record("p_value" + n.name.substr(n.name.find('(')), p);
       double alpha = *Eval(*n.args[1]).num;

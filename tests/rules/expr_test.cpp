@@ -87,8 +87,14 @@ TEST(Expression, ComparesWithTheBaseline) {
   EXPECT_FALSE(e.Evaluate(slight, &old).result);
   EXPECT_FALSE(e.Evaluate(bad, nullptr).result);  // no baseline: no data
   Evaluation ev = e.Evaluate(bad, &old);
-  EXPECT_EQ(ev.measurements[0].name, "p_value(5m, 0.01)");
-  EXPECT_LT(*ev.measurements[0].value, 1e-6);
+  ASSERT_GE(ev.measurements.size(), 4u);
+  EXPECT_EQ(ev.measurements[0].name, "baseline.error_rate(5m)");
+  EXPECT_DOUBLE_EQ(*ev.measurements[0].value, 0.002);
+  EXPECT_EQ(ev.measurements[1].name, "baseline.requests(5m)");
+  EXPECT_DOUBLE_EQ(*ev.measurements[1].value, 2000);
+  EXPECT_EQ(ev.measurements[2].name, "baseline.errors(5m)");
+  EXPECT_EQ(ev.measurements[3].name, "p_value(5m, 0.01)");
+  EXPECT_LT(*ev.measurements[3].value, 1e-6);
   // An outage that hits both versions alike is not the new version's fault.
   FakeSeries outage_new(2000, 400), outage_old(2000, 410);
   EXPECT_FALSE(Compile("worse_than_baseline(5m, 0.01)").Evaluate(outage_new, &outage_old).result);
