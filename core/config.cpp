@@ -9,6 +9,16 @@
 namespace obsgate::core {
 namespace {
 
+void PositiveDuration(ConfigMap& m, std::string_view key, Duration& out) {
+  if (auto v = m.Duration(key)) {
+    if (v->count() <= 0) {
+      m.Report(key, "must be longer than 0s");
+    } else {
+      out = *v;
+    }
+  }
+}
+
 void ReadServer(ConfigMap& m, ServerConfig& s) {
   if (auto v = m.Int("threads", 1, 64)) s.threads = static_cast<int>(*v);
   if (auto v = m.Size("max_header_size")) {
@@ -25,34 +35,16 @@ void ReadServer(ConfigMap& m, ServerConfig& s) {
       s.max_body_bytes = *v;
     }
   }
-  auto positive = [&](std::string_view key, Duration& out) {
-    if (auto v = m.Duration(key)) {
-      if (v->count() <= 0) {
-        m.Report(key, "must be longer than 0s");
-      } else {
-        out = *v;
-      }
-    }
-  };
-  positive("read_timeout", s.read_timeout);
-  positive("idle_timeout", s.idle_timeout);
-  positive("shutdown_timeout", s.shutdown_timeout);
+  PositiveDuration(m, "read_timeout", s.read_timeout);
+  PositiveDuration(m, "idle_timeout", s.idle_timeout);
+  PositiveDuration(m, "shutdown_timeout", s.shutdown_timeout);
   m.Finish();
 }
 
 void ReadWindows(ConfigMap& m, WindowsConfig& w) {
-  auto positive = [&](std::string_view key, Duration& out) {
-    if (auto v = m.Duration(key)) {
-      if (v->count() <= 0) {
-        m.Report(key, "must be longer than 0s");
-      } else {
-        out = *v;
-      }
-    }
-  };
-  positive("resolution", w.resolution);
-  positive("horizon", w.horizon);
-  positive("idle_series_ttl", w.idle_series_ttl);
+  PositiveDuration(m, "resolution", w.resolution);
+  PositiveDuration(m, "horizon", w.horizon);
+  PositiveDuration(m, "idle_series_ttl", w.idle_series_ttl);
   if (auto v = m.Int("max_series", 1, 100'000'000)) w.max_series = static_cast<std::uint64_t>(*v);
   if (w.horizon < w.resolution) m.Report("horizon", "must be at least the resolution");
   if (w.horizon.count() / w.resolution.count() > 7 * 86400) {
@@ -122,15 +114,6 @@ void ReadSecret(ConfigMap& m, std::string_view key, std::string& out) {
   }
 }
 
-void PositiveDuration(ConfigMap& m, std::string_view key, Duration& out) {
-  if (auto v = m.Duration(key)) {
-    if (v->count() <= 0) {
-      m.Report(key, "must be longer than 0s");
-    } else {
-      out = *v;
-    }
-  }
-}
 
 // A PromQL-style selector's shape only; ingest/scrape compiles it (with RE2) when it starts.
 bool LooksLikeSelector(std::string_view s) {
