@@ -13,6 +13,7 @@
 #include "core/log.hpp"
 #include "ingest/http/push.hpp"
 #include "ingest/kafka/kafka_source.hpp"
+#include "ingest/scrape/scrape_source.hpp"
 #include "ingest/tail/tail_source.hpp"
 #include "rules/window_store.hpp"
 #include "server/http_server.hpp"
@@ -251,8 +252,10 @@ core::Status Ingest::Configure(const core::Config& config, server::HttpServer& s
       auto s = ingest::MakeKafkaSource(source.name, *kafka, classify, registry_);
       if (!s) return core::Error{"source " + source.name + ": " + s.error()};
       sources_.push_back(std::move(s).value());
-    } else if (std::holds_alternative<core::ScrapeSourceConfig>(source.spec)) {
-      return core::Error{"source " + source.name + ": this build has no scraper yet"};
+    } else if (const auto* scrape = std::get_if<core::ScrapeSourceConfig>(&source.spec)) {
+      auto s = ingest::MakeScrapeSource(source.name, *scrape, registry_);
+      if (!s) return core::Error{"source " + source.name + ": " + s.error()};
+      sources_.push_back(std::move(s).value());
     }
   }
   return core::Ok{};
