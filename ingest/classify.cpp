@@ -350,6 +350,8 @@ struct Classifier::Json {
       bool exact = false;
       for (std::size_t i = begin; i < end; ++i) {
         const PathTarget t = targets[i];
+        // Most keys match no target: one byte rules them out before any memcmp.
+        if (key.empty() || t.rest.empty() || t.rest[0] != key[0]) continue;
         if (t.rest == key) {
           exact = true;
         } else if (depth < kMaxDepth && t.rest.size() > key.size() + 1 &&
