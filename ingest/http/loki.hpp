@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/result.hpp"
+#include "ingest/compression.hpp"
 
 namespace obsgate::ingest {
 
@@ -37,8 +38,8 @@ core::Status DecodeLokiJson(std::string_view body, PushVisitor& visitor);
 // The protobuf push, already uncompressed.
 core::Status DecodeLokiProtobuf(std::string_view body, PushVisitor& visitor);
 
-// Bounded decompression: an error when the input is corrupt or inflates past max_bytes.
-core::Result<std::string> Gunzip(std::string_view body, std::size_t max_bytes);
+// Bounded decompression: an error when the input is corrupt or inflates past max_bytes. Gunzip
+// lives in ingest/compression.hpp.
 core::Result<std::string> SnappyUncompress(std::string_view body, std::size_t max_bytes);
 
 }  // namespace obsgate::ingest

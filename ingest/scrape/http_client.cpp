@@ -1,7 +1,5 @@
 #include "ingest/scrape/http_client.hpp"
 
-#include <zlib.h>
-
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -13,6 +11,7 @@
 #include <utility>  // before asio: its awaitable.hpp uses std::exchange without including it
 
 #include "core/version.hpp"
+#include "ingest/compression.hpp"
 
 namespace obsgate::ingest {
 namespace {
@@ -96,43 +95,6 @@ std::string Base64(std::string_view in) {
     out += '=';
   }
   return out;
-}
-
-// Inflates a gzip body; false when it is corrupt or larger than `limit`.
-bool Gunzip(std::string_view in, std::uint64_t limit, std::string& out, std::string& error) {
-  z_stream z{};
-  if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) {
-    error = "zlib would not start";
-    return false;
-  }
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  z.avail_in = static_cast<uInt>(in.size());
-  out.clear();
-  char buf[64 * 1024];
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
-    z.next_out = reinterpret_cast<Bytef*>(buf);
-    z.avail_out = sizeof buf;
-    rc = inflate(&z, Z_NO_FLUSH);
-    if (rc != Z_OK && rc != Z_STREAM_END) {
-      inflateEnd(&z);
-      error = "the gzip body is corrupt";
-      return false;
-    }
-    out.append(buf, sizeof buf - z.avail_out);
-    if (out.size() > limit) {
-      inflateEnd(&z);
-      error = "the body inflates past " + std::to_string(limit) + " bytes";
-      return false;
-    }
-    if (rc == Z_OK && z.avail_in == 0 && z.avail_out != 0) {
-      inflateEnd(&z);
-      error = "the gzip body is truncated";
-      return false;
-    }
-  }
-  inflateEnd(&z);
-  return true;
 }
 
 }  // namespace
@@ -255,11 +217,12 @@ struct HttpClient::Impl {
     if (!res.keep_alive()) Close();
     std::string encoding(res[http::field::content_encoding]);
     if (encoding == "gzip" || encoding == "x-gzip") {
-      std::string error;
-      if (!Gunzip(res.body(), options.max_body_bytes, out.body, error)) {
-        Fail(out, "read", error + " (from " + Where() + ")");
+      auto inflated = Gunzip(res.body(), options.max_body_bytes);
+      if (!inflated) {
+        Fail(out, "read", inflated.error() + " (from " + Where() + ")");
         co_return false;
       }
+      out.body = std::move(inflated).value();
     } else {
       out.body = std::move(res.body());
     }
