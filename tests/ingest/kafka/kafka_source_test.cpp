@@ -521,6 +521,8 @@ TEST_F(KafkaSourceTest, StopReturnsWhileTheBrokersAreDown) {
   // obsgate's own bounded waits; a short one keeps the test short.
   config.properties["session.timeout.ms"] = "6000";
   config.properties["socket.timeout.ms"] = "5000";
+  // No periodic commit before the brokers go: the one at Stop is the one that must fail.
+  config.commit_interval = std::chrono::hours(1);
   auto source = Make("kafka-1", config);
   SummingSink sink;
   ASSERT_TRUE(source->Start(sink).ok());
