@@ -18,8 +18,8 @@ std::string RandomFrom(std::mt19937_64& rng, const char* alphabet, std::size_t n
 
 std::vector<LogFile> GenerateDockerCorpus(const CorpusShape& shape) {
   std::mt19937_64 rng(shape.seed);
-  static const char* kPaths[] = {"/api/v1/users", "/api/v1/orders/8812", "/healthz", "/login",
-                                 "/api/v2/cart/items", "/static/app.js"};
+  static const char* kPaths[] = {"/api/v1/users", "/api/v1/orders/8812", "/healthz",
+                                 "/login",        "/api/v2/cart/items",  "/static/app.js"};
   static const char* kMethods[] = {"GET", "POST", "PUT", "DELETE"};
   static const char* kNamespaces[] = {"shop", "payments", "edge", "platform", "data"};
   std::vector<LogFile> files;
@@ -48,21 +48,22 @@ std::vector<LogFile> GenerateDockerCorpus(const CorpusShape& shape) {
         if (kind < 60) {
           n = std::snprintf(
               buf, sizeof buf,
-              "{\"log\":\"{\\\"ts\\\":\\\"2024-03-05T10:%02d:%02d.%03dZ\\\",\\\"level\\\":\\\"%s\\\","
+              "{\"log\":\"{\\\"ts\\\":\\\"2024-03-05T10:%02d:%02d.%03dZ\\\",\\\"level\\\":\\\"%"
+              "s\\\","
               "\\\"msg\\\":\\\"request done\\\",\\\"method\\\":\\\"%s\\\",\\\"path\\\":\\\"%s\\\","
               "\\\"status\\\":%d,\\\"duration_ms\\\":%d}\\n\",\"stream\":\"stdout\","
               "\"time\":\"2024-03-05T10:%02d:%02d.%09dZ\"}\n",
               ms % 60, ms % 60, ms, error ? "error" : "info", method, path, status,
               static_cast<int>(rng() % 900), ms % 60, ms % 60, static_cast<int>(rng() % 999999999));
         } else if (kind < 85) {
-          n = std::snprintf(
-              buf, sizeof buf,
-              "{\"log\":\"10.1.%d.%d - - [05/Mar/2024:10:%02d:%02d +0000] \\\"%s %s HTTP/1.1\\\" %d "
-              "%d \\\"-\\\" \\\"curl/8.0\\\"\\n\",\"stream\":\"stdout\","
-              "\"time\":\"2024-03-05T10:%02d:%02d.%09dZ\"}\n",
-              static_cast<int>(rng() % 255), static_cast<int>(rng() % 255), ms % 60, ms % 60,
-              method, path, status, static_cast<int>(rng() % 50000), ms % 60, ms % 60,
-              static_cast<int>(rng() % 999999999));
+          n = std::snprintf(buf, sizeof buf,
+                            "{\"log\":\"10.1.%d.%d - - [05/Mar/2024:10:%02d:%02d +0000] \\\"%s %s "
+                            "HTTP/1.1\\\" %d "
+                            "%d \\\"-\\\" \\\"curl/8.0\\\"\\n\",\"stream\":\"stdout\","
+                            "\"time\":\"2024-03-05T10:%02d:%02d.%09dZ\"}\n",
+                            static_cast<int>(rng() % 255), static_cast<int>(rng() % 255), ms % 60,
+                            ms % 60, method, path, status, static_cast<int>(rng() % 50000), ms % 60,
+                            ms % 60, static_cast<int>(rng() % 999999999));
         } else {
           n = std::snprintf(
               buf, sizeof buf,

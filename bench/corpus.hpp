@@ -15,7 +15,7 @@ struct LogFile {
 struct CorpusShape {
   std::uint64_t seed = 42;
   int deployments = 300;
-  int versions = 3;         // per deployment
+  int versions = 3;               // per deployment
   std::size_t lines = 1'000'000;  // in all
 };
 

@@ -117,8 +117,9 @@ int main(int argc, char** argv) {
     rules::WindowStore store(rules::WindowOptions{}, clock);
     core::LocalCounts local;
     for (int i = 0; i < 100'000; ++i) {
-      local.At("namespace-" + std::to_string(i % 50), "deployment-" + std::to_string(i / 3),
-               "7d9c8b6f" + std::to_string(i % 3))
+      local
+          .At("namespace-" + std::to_string(i % 50), "deployment-" + std::to_string(i / 3),
+              "7d9c8b6f" + std::to_string(i % 3))
           .requests = 1;
       if (local.size() == 1000) store.Merge(local);
     }
@@ -128,10 +129,11 @@ int main(int argc, char** argv) {
       store.Tick();
     }
     long after = RssKiB();
-    std::printf("memory per series at %zu series: %.0f bytes (store's own count), %.0f bytes "
-                "(process RSS growth)\n",
-                store.size(), static_cast<double>(store.MemoryBytes()) / 1e5,
-                static_cast<double>(after - before) * 1024.0 / 1e5);
+    std::printf(
+        "memory per series at %zu series: %.0f bytes (store's own count), %.0f bytes "
+        "(process RSS growth)\n",
+        store.size(), static_cast<double>(store.MemoryBytes()) / 1e5,
+        static_cast<double>(after - before) * 1024.0 / 1e5);
   }
   return 0;
 }

@@ -43,8 +43,9 @@ std::string AppLine(int i) {
 std::string Body(const std::string& kind, int lines, std::string& content_type) {
   if (kind == "json") {
     content_type = "application/json";
-    std::string b = "{\"streams\":[{\"stream\":{\"namespace\":\"shop\",\"app\":\"auth\","
-                    "\"version\":\"v1\"},\"values\":[";
+    std::string b =
+        "{\"streams\":[{\"stream\":{\"namespace\":\"shop\",\"app\":\"auth\","
+        "\"version\":\"v1\"},\"values\":[";
     for (int i = 0; i < lines; ++i) {
       std::string line = AppLine(i), escaped;
       for (char c : line) {
@@ -93,7 +94,8 @@ int ReadResponse(int fd, std::string& buf) {
       int status = std::atoi(buf.c_str() + 9);
       std::size_t len = 0;
       auto cl = buf.find("Content-Length: ");
-      if (cl != std::string::npos && cl < end) len = std::strtoull(buf.c_str() + cl + 16, nullptr, 10);
+      if (cl != std::string::npos && cl < end)
+        len = std::strtoull(buf.c_str() + cl + 16, nullptr, 10);
       while (buf.size() < end + 4 + len) {
         char tmp[65536];
         ssize_t n = read(fd, tmp, sizeof tmp);
@@ -114,7 +116,8 @@ int ReadResponse(int fd, std::string& buf) {
 
 int main(int argc, char** argv) {
   if (argc < 5) {
-    std::fprintf(stderr, "usage: push_load PORT SECONDS CONNECTIONS json|protobuf|health [LINES]\n");
+    std::fprintf(stderr,
+                 "usage: push_load PORT SECONDS CONNECTIONS json|protobuf|health [LINES]\n");
     return 2;
   }
   int port = std::atoi(argv[1]);
@@ -142,7 +145,8 @@ int main(int argc, char** argv) {
       std::string buf;
       while (fd >= 0 && !stop) {
         auto t0 = Clock::now();
-        if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) break;
+        if (write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size()))
+          break;
         int status = ReadResponse(fd, buf);
         if (status != 204 && status != 200) ++failures[static_cast<std::size_t>(c)];
         if (status == 0) break;

@@ -114,7 +114,6 @@ void ReadSecret(ConfigMap& m, std::string_view key, std::string& out) {
   }
 }
 
-
 // A PromQL-style selector's shape only; ingest/scrape compiles it (with RE2) when it starts.
 bool LooksLikeSelector(std::string_view s) {
   std::size_t brace = s.find('{');

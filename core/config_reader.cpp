@@ -236,8 +236,8 @@ std::optional<std::uint64_t> ConfigMap::Size(std::string_view key) {
   if (!v) return std::nullopt;
   auto s = ParseSize(v->text);
   if (!s) {
-    Report(key, v->from_env ? "the value from the environment is not a size (like 16KiB)"
-                            : s.error());
+    Report(key,
+           v->from_env ? "the value from the environment is not a size (like 16KiB)" : s.error());
     return std::nullopt;
   }
   return *s;
@@ -248,8 +248,8 @@ std::optional<double> ConfigMap::Percent(std::string_view key) {
   if (!v) return std::nullopt;
   auto p = ParsePercent(v->text);
   if (!p) {
-    Report(key, v->from_env ? "the value from the environment is not a percent (like 1%)"
-                            : p.error());
+    Report(key,
+           v->from_env ? "the value from the environment is not a percent (like 1%)" : p.error());
     return std::nullopt;
   }
   return *p;

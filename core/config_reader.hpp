@@ -16,8 +16,8 @@ namespace obsgate::core {
 // One thing wrong with a configuration file, with where it is.
 struct ConfigProblem {
   std::string file;
-  int line = 0;    // 1-based; 0 when the problem has no place in the file
-  int column = 0;  // 1-based
+  int line = 0;     // 1-based; 0 when the problem has no place in the file
+  int column = 0;   // 1-based
   std::string key;  // path such as "server.read_timeout" or "sources[1].tail"
   std::string message;
 

@@ -48,8 +48,8 @@ const char* Name(Level l) {
 std::shared_ptr<spdlog::logger>& Logger() {
   // Until Init runs (tests, early start-up), log at info to stdout all the same.
   static std::shared_ptr<spdlog::logger> logger = [] {
-    auto l = std::make_shared<spdlog::logger>(
-        "obsgate", std::make_shared<spdlog::sinks::stdout_sink_mt>());
+    auto l = std::make_shared<spdlog::logger>("obsgate",
+                                              std::make_shared<spdlog::sinks::stdout_sink_mt>());
     l->set_pattern("{\"ts\":\"%Y-%m-%dT%H:%M:%S.%eZ\",%v}", spdlog::pattern_time_type::utc);
     l->flush_on(spdlog::level::trace);
     l->set_level(spdlog::level::info);
@@ -73,8 +73,8 @@ void Init(std::string_view level) {
   Logger();
   if (level.empty()) return;
   if (!SetLevel(level)) {
-    Warn("unknown LOG_LEVEL, logging at info", {{"log_level", level},
-                                                 {"hint", "use trace, debug, info, warn or error"}});
+    Warn("unknown LOG_LEVEL, logging at info",
+         {{"log_level", level}, {"hint", "use trace, debug, info, warn or error"}});
   }
 }
 

@@ -1,10 +1,10 @@
 #pragma once
 
 #include <cstdint>
-#include <type_traits>
 #include <initializer_list>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 
 namespace obsgate::log {
@@ -17,8 +17,8 @@ struct Field {
   Field(std::string_view k, bool v) : key(k), value(v) {}
   Field(std::string_view k, double v) : key(k), value(v) {}
   template <typename I>
-    requires std::is_integral_v<I>
-  Field(std::string_view k, I v) : key(k), value(static_cast<std::int64_t>(v)) {}
+  requires std::is_integral_v<I> Field(std::string_view k, I v)
+      : key(k), value(static_cast<std::int64_t>(v)) {}
 
   std::string_view key;
   std::variant<std::string_view, std::int64_t, double, bool> value;

@@ -85,8 +85,8 @@ std::vector<prometheus::MetricFamily> ProcessMetrics::Collect() const {
   }
   int fds = CountOpenFds();
   if (fds >= 0) {
-    out.push_back(Single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge,
-                         fds));
+    out.push_back(
+        Single("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, fds));
   }
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {

@@ -67,9 +67,9 @@ std::optional<TimePoint> ParseRfc3339(std::string_view s) {
     return std::nullopt;
   }
   if (i != s.size()) return std::nullopt;
-  std::int64_t secs = DaysFromCivil(year, static_cast<unsigned>(month),
-                                    static_cast<unsigned>(day)) * 86400 +
-                      hour * 3600 + minute * 60 + second - offset_seconds;
+  std::int64_t secs =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
+      hour * 3600 + minute * 60 + second - offset_seconds;
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
 }
@@ -91,9 +91,9 @@ std::string FormatRfc3339(TimePoint t) {
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   const std::int64_t y = static_cast<std::int64_t>(yoe) + era * 400 + (m <= 2);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<long long>(y), m, d, static_cast<int>(rem / 3600),
-                static_cast<int>(rem / 60 % 60), static_cast<int>(rem % 60), millis);
+  std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d.%03dZ", static_cast<long long>(y),
+                m, d, static_cast<int>(rem / 3600), static_cast<int>(rem / 60 % 60),
+                static_cast<int>(rem % 60), millis);
   return buf;
 }
 

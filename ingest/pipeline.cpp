@@ -28,8 +28,8 @@ LineFacts LineCounter::Count(std::string_view message, const SourceLabels& from_
     return !a.empty() ? a : !b.empty() ? b : c;
   };
   std::string_view ns = pick(from_path.ns, facts.ns, from_source.ns);
-  std::string_view deployment = pick(from_path.deployment, facts.deployment,
-                                     from_source.deployment);
+  std::string_view deployment =
+      pick(from_path.deployment, facts.deployment, from_source.deployment);
   std::string_view version = pick(from_path.version, facts.version, from_source.version);
   if (deployment.empty()) {
     deployment = core::kUnknown;

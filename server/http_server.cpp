@@ -147,10 +147,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     parser_->header_limit(static_cast<std::uint32_t>(server_->options_.max_header_bytes));
     parser_->body_limit(server_->options_.max_body_bytes);
     stream_.expires_after(server_->options_.read_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
-                            [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                              self->OnHeader(ec);
-                            });
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
   }
 
   // Headers are in: admit the request (or not) before its body is read.
@@ -185,10 +184,9 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   }
 
   void ReadBody() {
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
   }
 
   void Release() {
@@ -290,7 +288,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> res_;
   bool idle_ = false;
-  Request head_;                          // the headers of the request being read
+  Request head_;                         // the headers of the request being read
   std::shared_ptr<Admission> admitted_;  // set while an admitted request is in progress
 };
 
@@ -323,8 +321,8 @@ core::Status HttpServer::Impl::Start() {
 }
 
 void HttpServer::Impl::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](
-                                                     beast::error_code ec, tcp::socket socket) {
+  acceptor_.async_accept(net::make_strand(ioc_), [self = shared_from_this()](beast::error_code ec,
+                                                                             tcp::socket socket) {
     if (ec == net::error::operation_aborted || !self->acceptor_.is_open()) return;
     if (!ec) {
       beast::error_code ignored;
@@ -365,8 +363,8 @@ Response HttpServer::Impl::Dispatch(Request& req, std::string& route_name) {
     for (const RouteEntry& r : routes_) {
       if (r.path == req.path) allowed += (allowed.empty() ? "" : ", ") + r.method;
     }
-    Response res = Response::Error(405, "method " + req.method + " is not allowed on " + req.path +
-                                            "; use " + allowed);
+    Response res = Response::Error(
+        405, "method " + req.method + " is not allowed on " + req.path + "; use " + allowed);
     res.headers.push_back(Header{"Allow", allowed});
     return res;
   }
@@ -376,8 +374,8 @@ Response HttpServer::Impl::Dispatch(Request& req, std::string& route_name) {
 void HttpServer::Impl::Observe(const std::string& route, int status, double seconds) {
   requests_.Add({{"handler", route}, {"code", std::to_string(status)}}).Increment();
   durations_
-      .Add({{"handler", route}}, prometheus::Histogram::BucketBoundaries{
-                                     .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10})
+      .Add({{"handler", route}}, prometheus::Histogram::BucketBoundaries{.005, .01, .025, .05, .1,
+                                                                         .25, .5, 1, 2.5, 5, 10})
       .Observe(seconds);
 }
 

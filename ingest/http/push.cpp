@@ -18,7 +18,8 @@ std::uint64_t FeedCounting(LogStream& stream, std::string_view line, LineCounter
     ++result.rejected;
     ++result.frame_errors;
     if (result.first_problem.empty()) {
-      result.first_problem = std::string(what) + " looks like a docker or CRI line but is malformed";
+      result.first_problem =
+          std::string(what) + " looks like a docker or CRI line but is malformed";
     }
   }
   return stats.lines - lines;
@@ -67,9 +68,10 @@ PushStreamLabels LabelsFromPush(const std::vector<Label>& labels) {
     }
     return {};
   };
-  out.labels.ns = find({"namespace", "k8s_namespace_name", "namespace_name", "kubernetes_namespace"});
-  out.labels.deployment = find({"deployment", "k8s_deployment_name", "app", "app_kubernetes_io_name",
-                                "service_name", "service"});
+  out.labels.ns =
+      find({"namespace", "k8s_namespace_name", "namespace_name", "kubernetes_namespace"});
+  out.labels.deployment = find({"deployment", "k8s_deployment_name", "app",
+                                "app_kubernetes_io_name", "service_name", "service"});
   out.labels.version = find({"version", "app_kubernetes_io_version", "service_version"});
   std::string pod = find({"pod", "k8s_pod_name", "pod_name"});
   if (!pod.empty()) {
@@ -146,7 +148,8 @@ core::Result<PushResult> PushIngester::Loki(std::string_view body, std::string_v
   PushResult result;
   auto counter = Borrow();
   CountingVisitor visitor(*counter, result);
-  core::Status s = protobuf ? DecodeLokiProtobuf(payload, visitor) : DecodeLokiJson(payload, visitor);
+  core::Status s =
+      protobuf ? DecodeLokiProtobuf(payload, visitor) : DecodeLokiJson(payload, visitor);
   visitor.Finish();
   counter->stats().bytes = body.size();
   Return(std::move(counter));

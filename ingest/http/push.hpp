@@ -16,10 +16,10 @@
 namespace obsgate::ingest {
 
 struct PushResult {
-  std::uint64_t accepted = 0;  // lines counted
-  std::uint64_t rejected = 0;  // lines that could not be read, framing errors included
+  std::uint64_t accepted = 0;      // lines counted
+  std::uint64_t rejected = 0;      // lines that could not be read, framing errors included
   std::uint64_t frame_errors = 0;  // of those, lines framed as docker or CRI but malformed
-  std::string first_problem;   // why the first rejected line was rejected
+  std::string first_problem;       // why the first rejected line was rejected
 };
 
 // The labels of a pushed stream as a series: namespace, deployment and version from the usual

@@ -24,8 +24,8 @@ std::string Docker(const std::string& log_json_escaped, const std::string& time,
 std::string SeriesJson(const std::string& out, const std::string& deployment,
                        const std::string& version) {
   std::smatch m;
-  std::regex re("\\{\"namespace\":\"[^\"]*\",\"deployment\":\"" + deployment +
-                "\",\"version\":\"" + version + "\",[^}]*\\}");
+  std::regex re("\\{\"namespace\":\"[^\"]*\",\"deployment\":\"" + deployment + "\",\"version\":\"" +
+                version + "\",[^}]*\\}");
   if (!std::regex_search(out, m, re)) return "";
   return m.str();
 }
@@ -34,7 +34,8 @@ TEST(Analyze, CountsDockerJsonFileLinesExactly) {
   TempDir dir;
   std::string t = "2024-03-05T10:00:0";
   std::string content;
-  for (int i = 0; i < 3; ++i) content += Docker("{\\\"status\\\":200,\\\"msg\\\":\\\"ok\\\"}\\n", t + "1Z");
+  for (int i = 0; i < 3; ++i)
+    content += Docker("{\\\"status\\\":200,\\\"msg\\\":\\\"ok\\\"}\\n", t + "1Z");
   content += Docker("{\\\"status\\\":\\\"503\\\",\\\"level\\\":\\\"error\\\"}\\n", t + "2Z");
   // A 40000-byte message split by docker at 16 KiB: only the last piece ends in \n.
   std::string body = "{\\\"msg\\\":\\\"" + std::string(40000, 'x') + "\\\",\\\"status\\\":500}";
@@ -42,15 +43,16 @@ TEST(Analyze, CountsDockerJsonFileLinesExactly) {
   content += Docker(body.substr(16384, 16384), t + "3Z");
   content += Docker(body.substr(32768) + "\\n", t + "3Z");
   // Escapes: quotes, backslashes, é, a surrogate pair, and a lone surrogate.
-  content += Docker("{\\\"msg\\\":\\\"caf\\\\u00e9 \\\\ud83d\\\\ude00 \\\\\\\"q\\\\\\\" \\\\\\\\ "
-                    "\\\\ud800\\\",\\\"status\\\":201}\\n",
-                    t + "4Z");
+  content += Docker(
+      "{\\\"msg\\\":\\\"caf\\\\u00e9 \\\\ud83d\\\\ude00 \\\\\\\"q\\\\\\\" \\\\\\\\ "
+      "\\\\ud800\\\",\\\"status\\\":201}\\n",
+      t + "4Z");
   content += Docker("ERROR connection refused\\n", t + "5Z", "stderr");
-  content += Docker("\\n", t + "5Z");          // an empty application line
-  content += "{\"log\":\"truncated frame\n";   // a torn docker frame: rejected, counted
+  content += Docker("\\n", t + "5Z");         // an empty application line
+  content += "{\"log\":\"truncated frame\n";  // a torn docker frame: rejected, counted
   content += Docker("level=warn status=404 path=/x\\n", t + "6Z");
-  std::string path = dir.Write("var/log/containers/auth-7d9c8b6f5-x2k4q_shop_auth-" + kHex + ".log",
-                               content);
+  std::string path =
+      dir.Write("var/log/containers/auth-7d9c8b6f5-x2k4q_shop_auth-" + kHex + ".log", content);
   RunResult r = RunCommand({OBSGATE_BINARY, "analyze", "--format", "docker", "--json", path});
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_EQ(SeriesJson(r.output, "auth", "7d9c8b6f5"),
@@ -119,8 +121,7 @@ TEST(Analyze, WindowCountsOnlyTheLastMinutesOfLogTime) {
     std::string status = minute >= 8 ? "500" : "200";
     input += ts + " stdout F {\"status\":" + status + ",\"app\":\"api\"}\n";
   }
-  RunResult r =
-      RunCommand({OBSGATE_BINARY, "analyze", "--window", "2m", "--json", "-"}, input);
+  RunResult r = RunCommand({OBSGATE_BINARY, "analyze", "--window", "2m", "--json", "-"}, input);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   // (10:07:00, 10:09:00]: the lines at 10:08 and 10:09, both errors.
   EXPECT_THAT(SeriesJson(r.output, "api", ""),
@@ -129,8 +130,9 @@ TEST(Analyze, WindowCountsOnlyTheLastMinutesOfLogTime) {
 }
 
 TEST(Analyze, TableAndErrors) {
-  RunResult table = RunCommand({OBSGATE_BINARY, "analyze", "-"},
-                               "{\"app\":\"api\",\"status\":500}\n{\"app\":\"api\",\"status\":200}\n");
+  RunResult table =
+      RunCommand({OBSGATE_BINARY, "analyze", "-"},
+                 "{\"app\":\"api\",\"status\":500}\n{\"app\":\"api\",\"status\":200}\n");
   EXPECT_EQ(table.exit_code, 0);
   EXPECT_THAT(table.output, HasSubstr("NAMESPACE"));
   EXPECT_THAT(table.output, HasSubstr("50.00%"));

@@ -1,10 +1,9 @@
 // The gateway in-process with a fake clock: what /api/v1/deployments and /metrics say about
 // counted series.
-#include "app/gateway.hpp"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "app/gateway.hpp"
 #include "rules/window_store.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/process.hpp"
@@ -22,8 +21,8 @@ class GatewayApiTest : public ::testing::Test {
     ASSERT_TRUE(load.config);
     auto clock = std::make_unique<core::FakeClock>();
     clock_ = clock.get();
-    gateway_ = std::make_unique<Gateway>(*load.config, std::nullopt, core::ProcessEnv(),
-                                         std::move(clock));
+    gateway_ =
+        std::make_unique<Gateway>(*load.config, std::nullopt, core::ProcessEnv(), std::move(clock));
     ASSERT_TRUE(gateway_->Start());
   }
 
@@ -51,11 +50,13 @@ TEST_F(GatewayApiTest, DeploymentsListsEachSeriesWithItsWindows) {
   testing::HttpReply r = testing::Get(gateway_->port(), "/api/v1/deployments");
   EXPECT_EQ(r.status, 200);
   EXPECT_EQ(r.Header("Content-Type"), "application/json");
-  EXPECT_THAT(r.body, HasSubstr("\"namespace\":\"shop\",\"deployment\":\"auth\",\"version\":\"v1\""));
+  EXPECT_THAT(r.body,
+              HasSubstr("\"namespace\":\"shop\",\"deployment\":\"auth\",\"version\":\"v1\""));
   EXPECT_THAT(r.body, HasSubstr("\"total\":{\"requests\":1200,\"errors\":12,\"log_lines\":1200,"
                                 "\"log_error_lines\":12}"));
-  EXPECT_THAT(r.body, HasSubstr("\"1m\":{\"requests\":600,\"errors\":6,\"error_rate\":0.01,"
-                                "\"log_lines\":600,\"log_error_lines\":6,\"log_error_ratio\":0.01}"));
+  EXPECT_THAT(r.body,
+              HasSubstr("\"1m\":{\"requests\":600,\"errors\":6,\"error_rate\":0.01,"
+                        "\"log_lines\":600,\"log_error_lines\":6,\"log_error_ratio\":0.01}"));
   EXPECT_THAT(r.body, HasSubstr("\"5m\":{\"requests\":1200,\"errors\":12,\"error_rate\":0.01,"));
 }
 

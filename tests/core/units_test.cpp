@@ -33,7 +33,8 @@ TEST(ParseDuration, RejectsBadValuesWithAHint) {
             "duration \"30m1h\" repeats or misorders its units; write 1h30m");
   EXPECT_EQ(ParseDuration("99999999999999999999s").error(),
             "duration \"99999999999999999999s\" is too large");
-  EXPECT_EQ(ParseDuration("9999999999999999w").error(), "duration \"9999999999999999w\" is too large");
+  EXPECT_EQ(ParseDuration("9999999999999999w").error(),
+            "duration \"9999999999999999w\" is too large");
 }
 
 TEST(FormatDuration, RoundTrips) {

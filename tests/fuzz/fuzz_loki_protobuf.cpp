@@ -15,8 +15,8 @@ class Checker final : public obsgate::ingest::PushVisitor {
   void Entry(std::string_view line) override {
     if (!in_stream_) std::abort();
     // Zero-copy: every line views the body.
-    if (!line.empty() && (line.data() < body_.data() ||
-                          line.data() + line.size() > body_.data() + body_.size())) {
+    if (!line.empty() &&
+        (line.data() < body_.data() || line.data() + line.size() > body_.data() + body_.size())) {
       std::abort();
     }
   }

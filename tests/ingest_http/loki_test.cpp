@@ -31,8 +31,8 @@ class Recorder final : public PushVisitor {
 TEST(LabelSelector, ParsesWhatPromtailSends) {
   auto l = ParseLabelSelector("{app=\"auth\", namespace=\"shop\",pod=\"a\\\"b\\\\c\\n\"}");
   ASSERT_TRUE(l) << l.error();
-  EXPECT_THAT(*l, ElementsAre(Label{"app", "auth"}, Label{"namespace", "shop"},
-                              Label{"pod", "a\"b\\c\n"}));
+  EXPECT_THAT(
+      *l, ElementsAre(Label{"app", "auth"}, Label{"namespace", "shop"}, Label{"pod", "a\"b\\c\n"}));
   EXPECT_TRUE(ParseLabelSelector("{}")->empty());
   EXPECT_EQ(ParseLabelSelector(" { a = \"\\u00e9\" , } ")->at(0).value, "\xC3\xA9");
 }
@@ -150,7 +150,8 @@ TEST(LabelsFromPush, UsesTheUsualLabelNames) {
   EXPECT_EQ(a.labels.ns, "shop");
   EXPECT_EQ(a.labels.deployment, "auth");
   EXPECT_EQ(a.labels.version, "v1");
-  auto b = LabelsFromPush({{"pod", "cart-7d9c8b6f5-x2k4q"}, {"namespace", "shop"},
+  auto b = LabelsFromPush({{"pod", "cart-7d9c8b6f5-x2k4q"},
+                           {"namespace", "shop"},
                            {"filename", "/var/log/pods/shop_cart-7d9c8b6f5-x2k4q_u/c/0.log"}});
   EXPECT_EQ(b.labels.deployment, "cart");
   EXPECT_EQ(b.labels.version, "7d9c8b6f5");

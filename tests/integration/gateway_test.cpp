@@ -44,8 +44,9 @@ TEST(Cli, CheckConfigPrintsEveryProblemAndExitsOne) {
   RunResult r = RunCommand({OBSGATE_BINARY, "check-config", bad});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_EQ(r.output,
-            bad + ":1:9: listen: environment variable NOPE_NOT_SET is not set; set it or write "
-                  "${NOPE_NOT_SET:-default}\n" +
+            bad +
+                ":1:9: listen: environment variable NOPE_NOT_SET is not set; set it or write "
+                "${NOPE_NOT_SET:-default}\n" +
                 bad + ":3:12: server.threads: \"lots\" is not a whole number\n2 problems in " +
                 bad + "\n");
 
@@ -163,19 +164,19 @@ TEST(Rules, CheckConfigPointsAtTheBadExpression) {
 
 TEST(Rules, PushedErrorsFireAnAlertSeenInTheApiAndTheLog) {
   TempDir dir;
-  GatewayProcess g = GatewayProcess::Start(dir.Write(
-      "c.yaml",
-      "listen: 127.0.0.1:0\n"
-      "sources: [{http: {}}]\n"
-      "rules:\n"
-      "  - name: AnyErrors\n"
-      "    expr: errors(10s) >= 3 and requests(10s) >= 10\n"
-      "    labels: {severity: page}\n"
-      "    summary: \"{{ deployment }} {{ version }}: {{ errors }} errors\"\n"));
+  GatewayProcess g = GatewayProcess::Start(
+      dir.Write("c.yaml",
+                "listen: 127.0.0.1:0\n"
+                "sources: [{http: {}}]\n"
+                "rules:\n"
+                "  - name: AnyErrors\n"
+                "    expr: errors(10s) >= 3 and requests(10s) >= 10\n"
+                "    labels: {severity: page}\n"
+                "    summary: \"{{ deployment }} {{ version }}: {{ errors }} errors\"\n"));
   std::string body = "{\"streams\":[{\"stream\":{\"app\":\"auth\",\"version\":\"v9\"},\"values\":[";
   for (int i = 0; i < 20; ++i) {
-    body += std::string(i ? "," : "") + "[\"1\",\"{\\\"status\\\":" + (i < 5 ? "503" : "200") +
-            "}\"]";
+    body +=
+        std::string(i ? "," : "") + "[\"1\",\"{\\\"status\\\":" + (i < 5 ? "503" : "200") + "}\"]";
   }
   body += "]}]}";
   ASSERT_EQ(Post(g.port, "/loki/api/v1/push", body).status, 204);
@@ -195,8 +196,9 @@ TEST(Rules, PushedErrorsFireAnAlertSeenInTheApiAndTheLog) {
 
 TEST(Rules, AReloadReplacesTheRules) {
   TempDir dir;
-  std::string path = dir.Write("c.yaml", "listen: 127.0.0.1:0\nrules: [{name: First, expr: "
-                                         "\"errors(1m) > 0\"}]\n");
+  std::string path = dir.Write("c.yaml",
+                               "listen: 127.0.0.1:0\nrules: [{name: First, expr: "
+                               "\"errors(1m) > 0\"}]\n");
   GatewayProcess g = GatewayProcess::Start(path);
   EXPECT_THAT(Get(g.port, "/api/v1/rules").body, HasSubstr("\"name\":\"First\""));
   dir.Write("c.yaml", "listen: 127.0.0.1:0\nrules: [{name: Second, expr: \"errors(1m) > 1\"}]\n");

@@ -30,8 +30,7 @@ TEST(Prometheus, ScrapesObsgateAndSeesItUp) {
   for (int i = 0; i < 120 && !up; ++i) {
     std::this_thread::sleep_for(500ms);
     body = Get(prom_port, "/api/v1/query?query=up%7Bjob%3D%22obsgate%22%7D").body;
-    up = body.find("\"value\":[") != std::string::npos &&
-         body.find(",\"1\"]") != std::string::npos;
+    up = body.find("\"value\":[") != std::string::npos && body.find(",\"1\"]") != std::string::npos;
   }
   EXPECT_TRUE(up) << body << "\n" << prom->Output();
   // Prometheus stored obsgate's own series, so it parsed the exposition.

@@ -52,8 +52,10 @@ std::string Lines(const std::string& status, int n) {
 class PushTest : public ::testing::Test {
  protected:
   void StartGateway(const std::string& extra = "", const std::vector<std::string>& env = {}) {
-    std::string config = "listen: 127.0.0.1:0\nserver: {max_body_size: 2MiB}\nsources:\n"
-                         "  - http: {formats: [loki, ndjson]" + extra + "}\n";
+    std::string config =
+        "listen: 127.0.0.1:0\nserver: {max_body_size: 2MiB}\nsources:\n"
+        "  - http: {formats: [loki, ndjson]" +
+        extra + "}\n";
     g_ = GatewayProcess::Start(dir_.Write("c.yaml", config), env);
   }
   TempDir dir_;
@@ -62,10 +64,12 @@ class PushTest : public ::testing::Test {
 
 TEST_F(PushTest, LokiJsonGzipAndProtobufAreCountedExactly) {
   StartGateway();
-  std::string json = "{\"streams\":[{\"stream\":{\"namespace\":\"shop\",\"app\":\"auth\","
-                     "\"version\":\"v1\"},\"values\":[" + Lines("200", 97) + "," +
-                     Lines("503", 3) + "]}]}";
-  HttpReply plain = Post(g_.port, "/loki/api/v1/push", json, {{"Content-Type", "application/json"}});
+  std::string json =
+      "{\"streams\":[{\"stream\":{\"namespace\":\"shop\",\"app\":\"auth\","
+      "\"version\":\"v1\"},\"values\":[" +
+      Lines("200", 97) + "," + Lines("503", 3) + "]}]}";
+  HttpReply plain =
+      Post(g_.port, "/loki/api/v1/push", json, {{"Content-Type", "application/json"}});
   EXPECT_EQ(plain.status, 204) << plain.body;
   EXPECT_EQ(plain.body, "");
   EXPECT_EQ(plain.Header("Content-Length"), "");
@@ -85,8 +89,8 @@ TEST_F(PushTest, LokiJsonGzipAndProtobufAreCountedExactly) {
   std::string wire, compressed;
   req.SerializeToString(&wire);
   snappy::Compress(wire.data(), wire.size(), &compressed);
-  HttpReply proto = Post(g_.port, "/loki/api/v1/push", compressed,
-                         {{"Content-Type", "application/x-protobuf"}});
+  HttpReply proto =
+      Post(g_.port, "/loki/api/v1/push", compressed, {{"Content-Type", "application/x-protobuf"}});
   EXPECT_EQ(proto.status, 204) << proto.body;
 
   EXPECT_EQ(Total(g_.port, "auth", "v1"),
@@ -98,7 +102,8 @@ TEST_F(PushTest, LokiJsonGzipAndProtobufAreCountedExactly) {
 TEST_F(PushTest, NdjsonTakesDockerCriAndJsonLinesWithLabelsFromTheQuery) {
   StartGateway();
   std::string body =
-      "{\"log\":\"{\\\"status\\\":500}\\n\",\"stream\":\"stdout\",\"time\":\"2024-03-05T10:00:00Z\"}\n"
+      "{\"log\":\"{\\\"status\\\":500}\\n\",\"stream\":\"stdout\",\"time\":\"2024-03-05T10:00:"
+      "00Z\"}\n"
       "2024-03-05T10:00:01Z stdout P {\"status\":\n"
       "2024-03-05T10:00:01Z stdout F 200}\n"
       "{\"status\":404,\"level\":\"warn\"}\n";
@@ -111,25 +116,26 @@ TEST_F(PushTest, NdjsonTakesDockerCriAndJsonLinesWithLabelsFromTheQuery) {
 
 TEST_F(PushTest, BadBodiesAreRefusedWithAReasonAndGoodStreamsKept) {
   StartGateway();
-  auto loki = [&](const std::string& body, std::vector<std::pair<std::string, std::string>> h =
-                                               {{"Content-Type", "application/json"}}) {
+  auto loki = [&](const std::string& body, std::vector<std::pair<std::string, std::string>> h = {
+                                               {"Content-Type", "application/json"}}) {
     return Post(g_.port, "/loki/api/v1/push", body, h);
   };
   HttpReply truncated = loki("{\"streams\":[{\"stream\":{\"app\":\"x\"},\"values\":[[\"1\",");
   EXPECT_EQ(truncated.status, 400);
   EXPECT_THAT(truncated.body, HasSubstr("body is not valid JSON"));
 
-  HttpReply partly = loki("{\"streams\":[{\"stream\":{\"app\":\"good\"},\"values\":[" +
-                          Lines("200", 4) + "]},{\"stream\":{\"app\":1},\"values\":[" +
-                          Lines("500", 2) + "]},{\"stream\":{\"app\":\"good\"},\"values\":[[1,2]]}]}");
+  HttpReply partly =
+      loki("{\"streams\":[{\"stream\":{\"app\":\"good\"},\"values\":[" + Lines("200", 4) +
+           "]},{\"stream\":{\"app\":1},\"values\":[" + Lines("500", 2) +
+           "]},{\"stream\":{\"app\":\"good\"},\"values\":[[1,2]]}]}");
   EXPECT_EQ(partly.status, 400);
   EXPECT_THAT(partly.body, HasSubstr("3 lines rejected, the rest kept"));
   EXPECT_THAT(partly.body, HasSubstr("\"accepted\":4,\"rejected\":3"));
   EXPECT_EQ(Total(g_.port, "good", ""),
             "{\"requests\":4,\"errors\":0,\"log_lines\":4,\"log_error_lines\":0}");
 
-  HttpReply bad_gzip = loki("not gzip", {{"Content-Type", "application/json"},
-                                         {"Content-Encoding", "gzip"}});
+  HttpReply bad_gzip =
+      loki("not gzip", {{"Content-Type", "application/json"}, {"Content-Encoding", "gzip"}});
   EXPECT_EQ(bad_gzip.status, 400);
   EXPECT_THAT(bad_gzip.body, HasSubstr("not valid gzip"));
   HttpReply bad_snappy = loki("not snappy", {{"Content-Type", "application/x-protobuf"}});
@@ -161,7 +167,8 @@ TEST_F(PushTest, BadBodiesAreRefusedWithAReasonAndGoodStreamsKept) {
 
 TEST_F(PushTest, ATokenIsRequiredWhenConfigured) {
   StartGateway(", token: \"${INGEST_TOKEN}\"", {"INGEST_TOKEN=s3cret-t0ken"});
-  std::string body = "{\"streams\":[{\"stream\":{\"app\":\"a\"},\"values\":[" + Lines("200", 1) + "]}]}";
+  std::string body =
+      "{\"streams\":[{\"stream\":{\"app\":\"a\"},\"values\":[" + Lines("200", 1) + "]}]}";
   HttpReply none = Post(g_.port, "/loki/api/v1/push", body);
   EXPECT_EQ(none.status, 401);
   EXPECT_EQ(none.Header("WWW-Authenticate"), "Bearer realm=\"obsgate\"");
@@ -180,8 +187,9 @@ TEST_F(PushTest, OverloadEndsIn429sAndMemoryStaysBounded) {
   StartGateway(", max_inflight_size: 1MiB");
   // Two slow pushes of 600 KiB each: the first holds its share of the budget while its body
   // trickles in, so the second is refused before a byte of its body is read.
-  std::string head = "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
-                     "application/json\r\nContent-Length: 614400\r\n\r\n";
+  std::string head =
+      "POST /loki/api/v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: "
+      "application/json\r\nContent-Length: 614400\r\n\r\n";
   Connection first(g_.port);
   first.Send(head + "{\"streams\":[");
   std::this_thread::sleep_for(200ms);
@@ -201,15 +209,15 @@ TEST_F(PushTest, OverloadEndsIn429sAndMemoryStaysBounded) {
   ASSERT_EQ(first.ReadReply()->status, 400);
   // Many concurrent pushes of ~400 KiB against a 1 MiB budget: each is answered 204 or 429,
   // never queued without bound.
-  std::string body = "{\"streams\":[{\"stream\":{\"app\":\"load\"},\"values\":[" +
-                     Lines("200", 8000) + "]}]}";
+  std::string body =
+      "{\"streams\":[{\"stream\":{\"app\":\"load\"},\"values\":[" + Lines("200", 8000) + "]}]}";
   std::atomic<int> ok{0}, busy{0}, other{0};
   std::vector<std::thread> clients;
   for (int t = 0; t < 8; ++t) {
     clients.emplace_back([&] {
       for (int i = 0; i < 25; ++i) {
-        int s = Post(g_.port, "/loki/api/v1/push", body, {{"Content-Type", "application/json"}})
-                    .status;
+        int s =
+            Post(g_.port, "/loki/api/v1/push", body, {{"Content-Type", "application/json"}}).status;
         (s == 204 ? ok : s == 429 ? busy : other)++;
       }
     });
@@ -218,15 +226,16 @@ TEST_F(PushTest, OverloadEndsIn429sAndMemoryStaysBounded) {
   EXPECT_EQ(other.load(), 0);
   EXPECT_EQ(ok.load() + busy.load(), 200);
   EXPECT_GT(ok.load(), 0);
-  EXPECT_EQ(Total(g_.port, "load", ""), "{\"requests\":" + std::to_string(ok.load() * 8000) +
-                                            ",\"errors\":0,\"log_lines\":" +
-                                            std::to_string(ok.load() * 8000) +
-                                            ",\"log_error_lines\":0}");
+  EXPECT_EQ(Total(g_.port, "load", ""),
+            "{\"requests\":" + std::to_string(ok.load() * 8000) + ",\"errors\":0,\"log_lines\":" +
+                std::to_string(ok.load() * 8000) + ",\"log_error_lines\":0}");
   std::string metrics = Get(g_.port, "/metrics").body;
   EXPECT_THAT(metrics, HasSubstr("obsgate_ingest_refused_requests_total{reason=\"busy\","
-                                 "source=\"http\"} " + std::to_string(20 + busy.load())));
+                                 "source=\"http\"} " +
+                                 std::to_string(20 + busy.load())));
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(metrics, m, std::regex("process_resident_memory_bytes ([0-9.e+]+)")));
+  ASSERT_TRUE(
+      std::regex_search(metrics, m, std::regex("process_resident_memory_bytes ([0-9.e+]+)")));
   EXPECT_LT(std::stod(m[1]), 200.0 * (1 << 20));
 }
 

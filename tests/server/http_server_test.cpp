@@ -13,17 +13,16 @@
 namespace obsgate::server {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Connection;
+using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 class HttpServerTest : public ::testing::Test {
  protected:
   void StartServer(ServerOptions options = {}) {
     server_ = std::make_unique<HttpServer>(options, registry_);
-    server_->Route("GET", "/health", "health", [](const Request&) {
-      return Response::Text(200, "ok\n");
-    });
+    server_->Route("GET", "/health", "health",
+                   [](const Request&) { return Response::Text(200, "ok\n"); });
     server_->Route("POST", "/echo", "echo", [](const Request& r) {
       return Response::Text(200, std::string(r.HeaderValue("x-tag")) + ":" + r.body + ":" +
                                      r.QueryParam("q").value_or("-"));
@@ -38,9 +37,7 @@ class HttpServerTest : public ::testing::Test {
     ASSERT_NE(port_, 0);
   }
 
-  std::string Metrics() {
-    return prometheus::TextSerializer().Serialize(registry_.Collect());
-  }
+  std::string Metrics() { return prometheus::TextSerializer().Serialize(registry_.Collect()); }
 
   prometheus::Registry registry_;
   std::unique_ptr<HttpServer> server_;
@@ -85,8 +82,9 @@ TEST_F(HttpServerTest, KeepsConnectionsAliveAndAnswersPipelinedRequests) {
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->Header("Connection"), "");  // HTTP/1.1 keeps alive by default
   }
-  c.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n"
-         "Content-Length: 2\r\n\r\nhiGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+  c.Send(
+      "GET /health HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\n"
+      "Content-Length: 2\r\n\r\nhiGET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(c.ReadReply()->status, 200);
   EXPECT_EQ(c.ReadReply()->body, ":hi:-");
   EXPECT_EQ(c.ReadReply()->status, 404);
@@ -117,10 +115,11 @@ TEST_F(HttpServerTest, RejectsOversizedBodiesAndHeadersAndKeepsServing) {
 
 TEST_F(HttpServerTest, MalformedRequestsGet400AndTheServerGoesOn) {
   StartServer();
-  for (std::string bad : std::vector<std::string>{"GARBAGE\r\n\r\n", "GET /health HTTP/9.9\r\n\r\n",
-                          "GET /health HTTP/1.1\r\nNo colon here\r\n\r\n",
-                          "POST /echo HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
-                          std::string("G\0T / HTTP/1.1\r\n\r\n", 18)}) {
+  for (std::string bad :
+       std::vector<std::string>{"GARBAGE\r\n\r\n", "GET /health HTTP/9.9\r\n\r\n",
+                                "GET /health HTTP/1.1\r\nNo colon here\r\n\r\n",
+                                "POST /echo HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+                                std::string("G\0T / HTTP/1.1\r\n\r\n", 18)}) {
     Connection c(port_);
     c.Send(bad);
     auto r = c.ReadReply();

@@ -11,7 +11,7 @@
 namespace obsgate::testing {
 
 struct HttpReply {
-  int status = 0;  // 0 when no response arrived
+  int status = 0;    // 0 when no response arrived
   std::string head;  // status line and headers
   std::string body;
   std::string Header(std::string_view name) const;

@@ -118,7 +118,7 @@ std::optional<int> Process::Wait(std::chrono::milliseconds timeout) {
 }
 
 RunResult RunCommand(const std::vector<std::string>& argv, std::string_view stdin_text,
-              const std::vector<std::string>& env, std::chrono::milliseconds timeout) {
+                     const std::vector<std::string>& env, std::chrono::milliseconds timeout) {
   auto p = Process::Start(argv, env, stdin_text);
   RunResult r;
   if (!p) return r;

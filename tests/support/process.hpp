@@ -45,8 +45,8 @@ struct RunResult {
 
 // Runs a command to its end (killing it after timeout) and returns its exit code and output.
 RunResult RunCommand(const std::vector<std::string>& argv, std::string_view stdin_text = {},
-              const std::vector<std::string>& env = {},
-              std::chrono::milliseconds timeout = std::chrono::seconds(60));
+                     const std::vector<std::string>& env = {},
+                     std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // Whether an executable is on PATH.
 bool HaveProgram(const std::string& name);
