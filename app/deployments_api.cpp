@@ -1,33 +1,11 @@
 #include "app/deployments_api.hpp"
 
-#include <charconv>
-#include <cmath>
 
 #include "core/json.hpp"
 #include "core/time.hpp"
 
 namespace obsgate::app {
-namespace {
-
-void AppendNumber(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  char buf[32];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, p);
-}
-
-void AppendRate(std::string& out, std::optional<double> v) {
-  if (v) {
-    AppendNumber(out, *v);
-  } else {
-    out += "null";
-  }
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string DeploymentsJson(const rules::WindowStore& store) {
   using namespace std::chrono_literals;
@@ -53,18 +31,15 @@ std::string DeploymentsJson(const rules::WindowStore& store) {
       rules::WindowCounts w = s.Window(windows[i].second);
       out += i ? ",\"" : "\"";
       out += windows[i].first;
-      out += "\":{\"requests\":";
-      AppendNumber(out, w.requests);
-      out += ",\"errors\":";
-      AppendNumber(out, w.errors);
-      out += ",\"error_rate\":";
-      AppendRate(out, w.ErrorRate());
-      out += ",\"log_lines\":";
-      AppendNumber(out, w.log_lines);
-      out += ",\"log_error_lines\":";
-      AppendNumber(out, w.error_lines);
-      out += ",\"log_error_ratio\":";
-      AppendRate(out, w.LogErrorRatio());
+      const std::pair<const char*, std::optional<double>> fields[] = {
+          {"requests", w.requests},           {"errors", w.errors},
+          {"error_rate", w.ErrorRate()},      {"log_lines", w.log_lines},
+          {"log_error_lines", w.error_lines}, {"log_error_ratio", w.LogErrorRatio()}};
+      out += "\":{";
+      for (std::size_t f = 0; f < std::size(fields); ++f) {
+        out += (f ? ",\"" : "\"") + std::string(fields[f].first) +
+               "\":" + core::JsonNumber(fields[f].second);
+      }
       out += '}';
     }
     out += "}}";

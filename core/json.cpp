@@ -1,5 +1,8 @@
 #include "core/json.hpp"
 
+#include <charconv>
+#include <cmath>
+
 namespace obsgate::core {
 namespace {
 
@@ -80,6 +83,13 @@ std::string JsonQuote(std::string_view s) {
   AppendJsonEscaped(out, s);
   out += '"';
   return out;
+}
+
+std::string JsonNumber(std::optional<double> v) {
+  if (!v || !std::isfinite(*v)) return "null";
+  char buf[32];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, *v);
+  return std::string(buf, p);
 }
 
 }  // namespace obsgate::core

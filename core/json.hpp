@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -11,5 +12,8 @@ void AppendJsonEscaped(std::string& out, std::string_view s);
 
 // s as a quoted JSON string.
 std::string JsonQuote(std::string_view s);
+
+// The shortest text that reads back as v; "null" for no value, NaN or infinity (JSON has none).
+std::string JsonNumber(std::optional<double> v);
 
 }  // namespace obsgate::core

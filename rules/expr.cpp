@@ -28,7 +28,6 @@ struct Expression::Node {
   Fn fn = Fn::kRequests;  // kCall
   bool baseline = false;  // kCall on baseline.
   std::string name;       // kCall: as written, for measurements
-  std::string op;         // kCompare, kArith, as written
   char code = 0;          // the operator in one byte: > G(>=) < L(<=) =(==) !(!=) + - * /
   std::vector<std::shared_ptr<const Node>> args;
 };
@@ -215,13 +214,12 @@ class Parser {
     n->kind = kind;
     n->type = type;
     n->args = std::move(args);
-    n->op = std::move(op);
-    n->code = n->op == ">="   ? 'G'
-              : n->op == "<=" ? 'L'
-              : n->op == "==" ? '='
-              : n->op == "!=" ? '!'
-              : n->op.empty() ? 0
-                              : n->op[0];
+    n->code = op == ">="   ? 'G'
+              : op == "<=" ? 'L'
+              : op == "==" ? '='
+              : op == "!=" ? '!'
+              : op.empty() ? 0
+                           : op[0];
     return n;
   }
 

@@ -7,8 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <unordered_set>
 
@@ -392,13 +390,6 @@ std::vector<Alert> RuleEngine::Alerts() const {
 
 namespace {
 
-std::string JsonNumber(std::optional<double> v) {
-  if (!v || !std::isfinite(*v)) return "null";
-  char buf[32];
-  auto [p, ec] = std::to_chars(buf, buf + sizeof buf, *v);
-  return std::string(buf, p);
-}
-
 std::string LabelsJson(const Labels& labels) {
   std::string out = "{";
   for (std::size_t i = 0; i < labels.size(); ++i) {
@@ -412,14 +403,14 @@ std::string AlertJson(const Alert& a) {
   std::string m = "{";
   for (std::size_t i = 0; i < a.measurements.size(); ++i) {
     m += (i ? "," : "") + core::JsonQuote(a.measurements[i].name) + ":" +
-         JsonNumber(a.measurements[i].value);
+         core::JsonNumber(a.measurements[i].value);
   }
   m += "}";
   return "{\"labels\":" + LabelsJson(a.labels) +
          ",\"annotations\":{\"summary\":" + core::JsonQuote(a.summary) +
          ",\"description\":" + core::JsonQuote(a.description) + "},\"state\":\"" +
          AlertStateName(a.state) + "\",\"activeAt\":\"" + core::FormatRfc3339(a.active_at) +
-         "\",\"value\":" + JsonNumber(a.value) + ",\"measurements\":" + m +
+         "\",\"value\":" + core::JsonNumber(a.value) + ",\"measurements\":" + m +
          ",\"baseline_version\":" + core::JsonQuote(a.baseline_version) + ",\"fingerprint\":\"" +
          a.fingerprint + "\",\"actions\":[" + (a.notify ? "\"notify\"" : "") +
          (a.notify && a.rollback ? "," : "") + (a.rollback ? "\"rollback\"" : "") + "]}";
@@ -454,15 +445,15 @@ std::string RuleEngine::RulesJson() const {
     }
     out += (i ? "," : "") + std::string("{\"type\":\"alerting\",\"name\":") +
            core::JsonQuote(r.spec.name) + ",\"query\":" + core::JsonQuote(r.spec.expr) +
-           ",\"duration\":" + JsonNumber(r.spec.for_.count() / 1000.0) +
-           ",\"keepFiringFor\":" + JsonNumber(r.spec.keep_firing_for.count() / 1000.0) +
+           ",\"duration\":" + core::JsonNumber(r.spec.for_.count() / 1000.0) +
+           ",\"keepFiringFor\":" + core::JsonNumber(r.spec.keep_firing_for.count() / 1000.0) +
            ",\"labels\":" + LabelsJson(r.spec.labels) +
            ",\"annotations\":{\"summary\":" + core::JsonQuote(r.spec.summary) +
            ",\"description\":" + core::JsonQuote(r.spec.description) + "},\"actions\":[" +
            (r.spec.notify ? "\"notify\"" : "") + (r.spec.notify && r.spec.rollback ? "," : "") +
            (r.spec.rollback ? "\"rollback\"" : "") + "],\"health\":\"ok\",\"state\":\"" + state +
            "\",\"lastEvaluation\":\"" + core::FormatRfc3339(r.last_evaluation) +
-           "\",\"evaluationTime\":" + JsonNumber(r.last_duration_seconds) + ",\"alerts\":[" +
+           "\",\"evaluationTime\":" + core::JsonNumber(r.last_duration_seconds) + ",\"alerts\":[" +
            rule_alerts + "]}";
   }
   return out + "]}]}}\n";
