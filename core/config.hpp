@@ -165,6 +165,75 @@ struct RuleConfig {
   bool operator==(const RuleConfig&) const = default;
 };
 
+// How a receiver reaches its peer over HTTP(S); HTTPS_PROXY and NO_PROXY come from the environment.
+struct ReceiverHttpConfig {
+  Duration timeout = std::chrono::seconds(10);
+  std::string ca_file;  // besides the system CAs
+  bool insecure_skip_verify = false;
+
+  bool operator==(const ReceiverHttpConfig&) const = default;
+};
+
+// Writes each notification to the structured log.
+struct LogReceiverConfig {
+  bool operator==(const LogReceiverConfig&) const = default;
+};
+
+// A Slack incoming webhook.
+struct SlackReceiverConfig {
+  std::string webhook_url;  // a secret: from ${ENV} or webhook_url_file, never printed
+  std::string channel;      // optional override, for webhooks that allow it
+  std::string username;
+  std::string icon_emoji;
+  bool send_resolved = true;
+  ReceiverHttpConfig http;
+
+  bool operator==(const SlackReceiverConfig&) const = default;
+};
+
+// PagerDuty Events API v2.
+struct PagerDutyReceiverConfig {
+  std::string routing_key;  // a secret: from ${ENV} or routing_key_file, never printed
+  std::string url = "https://events.pagerduty.com/v2/enqueue";
+  std::string source;  // payload.source; empty: the alert's namespace/deployment
+  std::string client = "obsgate";
+  std::string client_url;  // empty: the gateway's external_url
+  bool send_resolved = true;
+  ReceiverHttpConfig http;
+
+  bool operator==(const PagerDutyReceiverConfig&) const = default;
+};
+
+// Alertmanager's API v2 (POST /api/v2/alerts), as Prometheus sends alerts to it.
+struct AlertmanagerReceiverConfig {
+  std::vector<std::string> urls;  // base URLs, like http://alertmanager:9093
+  Duration resend_interval = std::chrono::minutes(1);
+  std::string bearer_token;  // a secret
+  ReceiverHttpConfig http;
+
+  bool operator==(const AlertmanagerReceiverConfig&) const = default;
+};
+
+// Alertmanager's webhook payload (version 4), POSTed as it is.
+struct WebhookReceiverConfig {
+  std::string url;  // a secret (URLs often carry tokens): from ${ENV} or url_file
+  int max_alerts = 0;  // 0: all; past it, truncatedAlerts counts the rest
+  bool send_resolved = true;
+  std::string bearer_token;  // a secret
+  ReceiverHttpConfig http;
+
+  bool operator==(const WebhookReceiverConfig&) const = default;
+};
+
+struct ReceiverConfig {
+  std::string name;
+  std::variant<LogReceiverConfig, SlackReceiverConfig, PagerDutyReceiverConfig,
+               AlertmanagerReceiverConfig, WebhookReceiverConfig>
+      spec;
+
+  bool operator==(const ReceiverConfig&) const = default;
+};
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
