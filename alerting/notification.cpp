@@ -31,18 +31,7 @@ std::string TimeText(core::TimePoint t) {
   return text;
 }
 
-void AppendLabels(std::string& out, const LabelSet& labels) {
-  out += '{';
-  bool first = true;
-  for (const auto& [k, v] : labels) {
-    if (!first) out += ',';
-    first = false;
-    out += core::JsonQuote(k);
-    out += ':';
-    out += core::JsonQuote(v);
-  }
-  out += '}';
-}
+void AppendLabels(std::string& out, const LabelSet& labels) { out += LabelSetJson(labels); }
 
 void AppendMember(std::string& out, std::string_view key, std::string_view json_value) {
   if (out.back() != '{') out += ',';
@@ -244,6 +233,18 @@ std::string FormatPercent(double fraction) {
   return text + "%";
 }
 
+std::string LabelSetJson(const LabelSet& labels) {
+  std::string out = "{";
+  for (const auto& [k, v] : labels) {
+    if (out.size() > 1) out += ',';
+    out += core::JsonQuote(k);
+    out += ':';
+    out += core::JsonQuote(v);
+  }
+  out += '}';
+  return out;
+}
+
 const double* FindValue(const AlertSnapshot& a, std::string_view name) {
   for (const auto& [k, v] : a.values) {
     if (k == name) return &v;
@@ -273,6 +274,83 @@ const char* OutcomeName(Delivery::Outcome o) {
       return "failed";
   }
   return "unknown";
+}
+
+std::optional<core::Duration> ParseRetryAfter(std::string_view value, core::TimePoint now) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (value.size() > 9) return std::nullopt;  // over 30 years: not a real answer
+    return std::chrono::seconds(std::stoll(std::string(value)));
+  }
+  // IMF-fixdate, the one HTTP-date form senders must use: "Sun, 06 Nov 1994 08:49:37 GMT".
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (value.size() != 29 || value.substr(3, 2) != ", " || value.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  int month = 0;
+  while (month < 12 && kMonths[month] != value.substr(8, 3)) ++month;
+  if (month == 12) return std::nullopt;
+  char iso[32];
+  std::snprintf(iso, sizeof iso, "%.4s-%02d-%.2sT%.8sZ", value.data() + 12, month + 1,
+                value.data() + 5, value.data() + 17);
+  auto t = core::ParseRfc3339(iso);
+  if (!t) return std::nullopt;
+  if (*t <= now) return core::Duration{0};
+  return std::chrono::ceil<core::Duration>(*t - now);
+}
+
+namespace {
+
+std::string_view Hint(int status) {
+  if (status == 429) return "the peer is rate-limiting; the delivery is retried later";
+  if (status >= 500 || status == 408 || status == 425) return "the delivery is retried later";
+  if (status == 401 || status == 403) {
+    return "check the receiver's credentials (token, routing key, webhook URL)";
+  }
+  if (status == 404 || status == 410) {
+    return "check the receiver's URL; the webhook or integration may have been removed";
+  }
+  return "the peer refused the message for good; check the receiver's configuration";
+}
+
+}  // namespace
+
+Delivery DeliveryForStatus(std::string_view peer, int status, std::string_view retry_after,
+                           std::string_view words, core::TimePoint now) {
+  if (status >= 200 && status < 300) return Delivery::Delivered(status);
+  std::string detail = std::string(peer) + " answered " + std::to_string(status);
+  if (!words.empty()) detail += ": " + Truncate(words, 512);
+  detail += "; ";
+  detail += Hint(status);
+  if (status == 408 || status == 425 || status == 429 || status >= 500) {
+    return Delivery::Retry(std::move(detail), status, ParseRetryAfter(retry_after, now));
+  }
+  return Delivery::GiveUp(std::move(detail), status);
+}
+
+Delivery DeliveryForFailure(std::string_view peer, std::string_view reason,
+                            std::string_view error) {
+  std::string detail =
+      std::string(reason.empty() ? "error" : reason) + ": " + std::string(peer) + " did not answer";
+  if (!error.empty()) detail += " (" + Truncate(error, 512) + ")";
+  if (reason == "request") {
+    return Delivery::GiveUp(detail + "; the request cannot be sent; check the receiver's headers");
+  }
+  return Delivery::Retry(detail + "; the delivery is retried later");
+}
+
+std::string Redact(std::string text, std::initializer_list<std::string_view> secrets) {
+  for (std::string_view secret : secrets) {
+    if (secret.empty()) continue;
+    for (auto at = text.find(secret); at != std::string::npos;
+         at = text.find(secret, at + std::string_view("<secret>").size())) {
+      text.replace(at, secret.size(), "<secret>");
+    }
+  }
+  return text;
 }
 
 }  // namespace obsgate::alerting

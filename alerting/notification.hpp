@@ -18,7 +18,7 @@ using LabelSet = std::map<std::string, std::string>;
 // measured so receivers can show them.
 struct AlertSnapshot {
   std::string fingerprint;
-  std::string status;  // "firing" or "resolved"
+  std::string status;    // "firing" or "resolved"
   LabelSet labels;       // alertname, namespace, deployment, version, severity, ...
   LabelSet annotations;  // summary, description
   core::TimePoint starts_at;
@@ -36,10 +36,11 @@ struct AlertSnapshot {
 
 // One message for one receiver about one group of alerts, in Alertmanager's terms.
 struct Notification {
-  std::string id;         // unique; the outbox's key for it
-  std::string receiver;   // the receiver's name in the configuration
-  std::string group_key;  // stable per route and group: {}/{severity="critical"}:{deployment="auth"}
-  std::string status;     // "firing" when any alert fires, else "resolved"
+  std::string id;        // unique; the outbox's key for it
+  std::string receiver;  // the receiver's name in the configuration
+  std::string
+      group_key;       // stable per route and group: {}/{severity="critical"}:{deployment="auth"}
+  std::string status;  // "firing" when any alert fires, else "resolved"
   LabelSet group_labels;
   LabelSet common_labels;
   LabelSet common_annotations;
@@ -59,6 +60,8 @@ core::Result<Notification> NotificationFromJson(std::string_view json);
 std::string FormatPercent(double fraction);  // 0.0523 -> "5.23%"
 // The value of a measurement, or nullptr.
 const double* FindValue(const AlertSnapshot& a, std::string_view name);
+// {"name":"value",...} in the set's order (sorted by name), as Alertmanager writes label sets.
+std::string LabelSetJson(const LabelSet& labels);
 // At most `max_bytes` of UTF-8, cut on a character boundary, ending in `marker` when cut.
 std::string Truncate(std::string_view text, std::size_t max_bytes, std::string_view marker = "…");
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,13 +36,33 @@ struct Delivery {
 
 const char* OutcomeName(Delivery::Outcome o);  // "delivered", "retry", "failed"
 
+// Helpers the HTTP receivers share, so every peer's answer is read the same way.
+
+// How long a Retry-After header asks to wait: delay-seconds ("120") or an HTTP-date, counted from
+// `now` (a date in the past is zero). nullopt when absent or unreadable.
+std::optional<core::Duration> ParseRetryAfter(std::string_view value, core::TimePoint now);
+
+// What an HTTP answer from `peer` ("Slack", "PagerDuty") means: 2xx delivered; 408, 425, 429 and
+// 5xx retry (with Retry-After when sent); any other status gives up. `words` is the peer's own
+// error text, already free of secrets; the detail adds a hint a person can act on.
+Delivery DeliveryForStatus(std::string_view peer, int status, std::string_view retry_after,
+                           std::string_view words, core::TimePoint now);
+
+// A request that got no answer (`reason` as net::HttpFetch gives it: "timeout", "connect", ...):
+// retried, except a request the client refused to send ("request"), which no retry can mend.
+Delivery DeliveryForFailure(std::string_view peer, std::string_view reason, std::string_view error);
+
+// `text` with every occurrence of each non-empty secret replaced by "<secret>": the last guard
+// before a detail reaches the log or the API.
+std::string Redact(std::string text, std::initializer_list<std::string_view> secrets);
+
 // One configured receiver: delivers one notification at a time to its peer. Owned by the
 // dispatcher, which calls Deliver from one thread at a time (a receiver's own lane).
 class Notifier {
  public:
   virtual ~Notifier() = default;
   virtual const std::string& name() const = 0;  // the receiver's name in the configuration
-  virtual std::string_view kind() const = 0;     // "slack", "pagerduty", "alertmanager", ...
+  virtual std::string_view kind() const = 0;    // "slack", "pagerduty", "alertmanager", ...
   // Blocks for at most the receiver's time-out. `now` is the dispatcher's clock.
   virtual Delivery Deliver(const Notification& n, core::TimePoint now) = 0;
   // The least time between two deliveries (Slack's 1 message/s per webhook); zero: none.

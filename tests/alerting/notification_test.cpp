@@ -186,5 +186,54 @@ TEST(OutcomeName, NamesEachOutcomeForMetrics) {
   EXPECT_STREQ(OutcomeName(Delivery::Outcome::kGiveUp), "failed");
 }
 
+TEST(ParseRetryAfter, ReadsSecondsAndHttpDates) {
+  const core::TimePoint now = At("1994-11-06T08:49:00Z");
+  EXPECT_EQ(ParseRetryAfter("30", now), core::Duration(30'000));
+  EXPECT_EQ(ParseRetryAfter(" 0 ", now), core::Duration(0));
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", now), core::Duration(37'000));
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:48:00 GMT", now), core::Duration(0));
+  EXPECT_EQ(ParseRetryAfter("", now), std::nullopt);
+  EXPECT_EQ(ParseRetryAfter("soon", now), std::nullopt);
+  EXPECT_EQ(ParseRetryAfter("-5", now), std::nullopt);
+  EXPECT_EQ(ParseRetryAfter("Sun, 06 Foo 1994 08:49:37 GMT", now), std::nullopt);
+}
+
+TEST(DeliveryForStatus, SaysWhetherARetryCanHelp) {
+  const core::TimePoint now = At("2024-01-15T10:00:00Z");
+  EXPECT_EQ(DeliveryForStatus("Slack", 200, "", "ok", now).outcome, Delivery::Outcome::kDelivered);
+  EXPECT_EQ(DeliveryForStatus("PagerDuty", 202, "", "", now).outcome,
+            Delivery::Outcome::kDelivered);
+  Delivery limited = DeliveryForStatus("Slack", 429, "7", "rate_limited", now);
+  EXPECT_EQ(limited.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(limited.retry_after, core::Duration(7000));
+  EXPECT_EQ(limited.status, 429);
+  Delivery down = DeliveryForStatus("PagerDuty", 503, "", "", now);
+  EXPECT_EQ(down.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(down.retry_after, std::nullopt);
+  Delivery refused = DeliveryForStatus("Slack", 400, "", "invalid_blocks", now);
+  EXPECT_EQ(refused.outcome, Delivery::Outcome::kGiveUp);
+  EXPECT_NE(refused.detail.find("400: invalid_blocks"), std::string::npos) << refused.detail;
+  EXPECT_EQ(DeliveryForStatus("Slack", 404, "", "no_service", now).outcome,
+            Delivery::Outcome::kGiveUp);
+}
+
+TEST(DeliveryForFailure, RetriesWhenNoAnswerCame) {
+  Delivery d = DeliveryForFailure("webhook", "timeout", "no answer from 127.0.0.1:9 in 200ms");
+  EXPECT_EQ(d.outcome, Delivery::Outcome::kRetry);
+  EXPECT_EQ(d.status, 0);
+  EXPECT_EQ(d.detail.rfind("timeout:", 0), 0u) << d.detail;
+  EXPECT_EQ(DeliveryForFailure("webhook", "request", "").outcome, Delivery::Outcome::kGiveUp);
+}
+
+TEST(Redact, HidesEverySecret) {
+  EXPECT_EQ(Redact("key abc and abc, not ab", {"abc", ""}), "key <secret> and <secret>, not ab");
+  EXPECT_EQ(Redact("secret secret", {"secret"}), "<secret> <secret>");
+}
+
+TEST(LabelSetJson, WritesLabelsSortedAndEscaped) {
+  EXPECT_EQ(LabelSetJson({{"b", "2"}, {"a", "x\"y"}}), R"({"a":"x\"y","b":"2"})");
+  EXPECT_EQ(LabelSetJson({}), "{}");
+}
+
 }  // namespace
 }  // namespace obsgate::alerting
