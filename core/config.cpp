@@ -6,6 +6,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <re2/re2.h>
+
 namespace obsgate::core {
 namespace {
 
@@ -356,6 +358,259 @@ void ReadRule(ConfigReader& reader, const YAML::Node& node, const std::string& p
   out.push_back(std::move(r));
 }
 
+void ReadMatchers(ConfigMap& m, std::string_view key, std::vector<LabelMatcherConfig>& out) {
+  if (auto list = m.StringList(key)) {
+    for (const std::string& text : *list) {
+      auto matcher = ParseLabelMatcher(text);
+      if (matcher) {
+        out.push_back(std::move(matcher).value());
+      } else {
+        m.Report(key, matcher.error());
+      }
+    }
+  }
+}
+
+// Alertmanager's older forms: match: {name: value} and match_re: {name: regex}.
+void ReadMatchMaps(ConfigMap& m, const char* match_key, const char* regex_key,
+                   std::vector<LabelMatcherConfig>& out) {
+  for (auto [key, op] : {std::pair{match_key, LabelMatcherConfig::Op::kEqual},
+                         std::pair{regex_key, LabelMatcherConfig::Op::kRegex}}) {
+    if (auto map = m.Map(key)) {
+      for (const std::string& name : map->Keys()) {
+        auto value = map->String(name);
+        if (!value) continue;
+        LabelMatcherConfig matcher{name, op, *value};
+        if (op == LabelMatcherConfig::Op::kRegex && !RE2("^(?:" + *value + ")$", RE2::Quiet).ok()) {
+          map->Report(name, "is not a valid regular expression (RE2 syntax)");
+          continue;
+        }
+        out.push_back(std::move(matcher));
+      }
+      map->Finish();
+    }
+  }
+}
+
+// A duration that stays unset when absent, so a child route inherits its parent's.
+std::optional<Duration> OptionalDuration(ConfigMap& m, std::string_view key, bool allow_zero) {
+  if (!m.Has(key)) return std::nullopt;
+  auto v = m.Duration(key);
+  if (v && (v->count() < 0 || (!allow_zero && v->count() == 0))) {
+    m.Report(key, allow_zero ? "must not be negative" : "must be longer than 0s");
+    return std::nullopt;
+  }
+  return v;
+}
+
+void ReadRoute(ConfigMap& m, RouteConfig& r, int depth) {
+  ConfigReader& reader = m.reader();
+  r.line = m.node().Mark().line + 1;
+  if (auto v = m.String("receiver")) r.receiver = *v;
+  ReadMatchers(m, "matchers", r.matchers);
+  ReadMatchMaps(m, "match", "match_re", r.matchers);
+  if (auto v = m.StringList("group_by")) {
+    bool all = std::find(v->begin(), v->end(), "...") != v->end();
+    if (all && v->size() > 1) m.Report("group_by", "\"...\" groups by every label; list it alone");
+    r.group_by = std::move(*v);
+  }
+  r.group_wait = OptionalDuration(m, "group_wait", true);
+  r.group_interval = OptionalDuration(m, "group_interval", false);
+  r.repeat_interval = OptionalDuration(m, "repeat_interval", false);
+  if (auto v = m.Bool("send_resolved_at_once")) r.send_resolved_at_once = *v;
+  if (auto v = m.Bool("continue")) r.continue_matching = *v;
+  if (depth > 32) {
+    m.Report("routes", "routes nest more than 32 deep");
+  } else {
+    for (auto& [child, child_path] : m.List("routes")) {
+      if (!child.IsMap()) {
+        reader.Report(child, child_path, "a route is a mapping, like {matchers: [...], receiver: x}");
+        continue;
+      }
+      ConfigMap child_map(reader, child, child_path);
+      ReadRoute(child_map, r.routes.emplace_back(), depth + 1);
+    }
+  }
+  m.Finish();
+}
+
+void ReadReceiverHttp(ConfigMap& m, ReceiverHttpConfig& h) {
+  if (auto http = m.Map("http")) {
+    PositiveDuration(*http, "timeout", h.timeout);
+    if (auto v = http->String("ca_file")) h.ca_file = *v;
+    if (auto v = http->Bool("insecure_skip_verify")) h.insecure_skip_verify = *v;
+    http->Finish();
+  }
+}
+
+bool IsHttpUrl(std::string_view s) { return s.starts_with("http://") || s.starts_with("https://"); }
+
+// A URL that may carry a secret: checked for its scheme without ever quoting it.
+void RequireUrl(ConfigMap& m, std::string_view key, const std::string& url, const char* example) {
+  if (url.empty()) {
+    m.Report(key, std::string("name it (from ${ENV} or ") + std::string(key) + "_file), like " +
+                      example);
+  } else if (!IsHttpUrl(url)) {
+    m.Report(key, "is not an http:// or https:// URL");
+  }
+}
+
+void ReadReceiver(ConfigReader& reader, const YAML::Node& node, const std::string& path,
+                  std::vector<ReceiverConfig>& out) {
+  if (!node.IsMap()) {
+    reader.Report(node, path, "a receiver is a mapping with name: and one of slack:, pagerduty:, "
+                              "alertmanager:, webhook: or log:");
+    return;
+  }
+  ConfigMap m(reader, node, path);
+  ReceiverConfig r;
+  if (auto v = m.String("name")) r.name = *v;
+  if (r.name.empty()) m.Report("name", "every receiver needs a name, like slack-oncall");
+  int kinds = 0;
+  if (auto c = m.Map("log")) {
+    ++kinds;
+    c->Finish();
+    r.spec = LogReceiverConfig{};
+  }
+  if (auto c = m.Map("slack")) {
+    ++kinds;
+    SlackReceiverConfig s;
+    ReadSecret(*c, "webhook_url", s.webhook_url);
+    RequireUrl(*c, "webhook_url", s.webhook_url, "${SLACK_WEBHOOK_URL}");
+    if (auto v = c->String("channel")) s.channel = *v;
+    if (auto v = c->String("username")) s.username = *v;
+    if (auto v = c->String("icon_emoji")) s.icon_emoji = *v;
+    if (auto v = c->Bool("send_resolved")) s.send_resolved = *v;
+    ReadReceiverHttp(*c, s.http);
+    c->Finish();
+    r.spec = std::move(s);
+  }
+  if (auto c = m.Map("pagerduty")) {
+    ++kinds;
+    PagerDutyReceiverConfig p;
+    ReadSecret(*c, "routing_key", p.routing_key);
+    if (p.routing_key.empty()) {
+      c->Report("routing_key",
+                "name the integration key (from ${ENV} or routing_key_file), like "
+                "${PAGERDUTY_ROUTING_KEY}");
+    } else if (p.routing_key.size() != 32) {
+      c->Report("routing_key", "a PagerDuty routing key has 32 characters");
+    }
+    if (auto v = c->String("url")) {
+      if (!IsHttpUrl(*v)) c->Report("url", "\"" + *v + "\" is not an http:// or https:// URL");
+      p.url = *v;
+    }
+    if (auto v = c->String("source")) p.source = *v;
+    if (auto v = c->String("client")) p.client = *v;
+    if (auto v = c->String("client_url")) p.client_url = *v;
+    if (auto v = c->Bool("send_resolved")) p.send_resolved = *v;
+    ReadReceiverHttp(*c, p.http);
+    c->Finish();
+    r.spec = std::move(p);
+  }
+  if (auto c = m.Map("alertmanager")) {
+    ++kinds;
+    AlertmanagerReceiverConfig a;
+    if (c->Has("urls")) {
+      if (auto v = c->StringList("urls")) a.urls = std::move(*v);
+    }
+    if (a.urls.empty()) c->Report("urls", "name at least one, like http://alertmanager:9093");
+    for (const std::string& u : a.urls) {
+      if (!IsHttpUrl(u)) c->Report("urls", "\"" + u + "\" is not an http:// or https:// URL");
+    }
+    PositiveDuration(*c, "resend_interval", a.resend_interval);
+    ReadSecret(*c, "bearer_token", a.bearer_token);
+    ReadReceiverHttp(*c, a.http);
+    c->Finish();
+    r.spec = std::move(a);
+  }
+  if (auto c = m.Map("webhook")) {
+    ++kinds;
+    WebhookReceiverConfig w;
+    ReadSecret(*c, "url", w.url);
+    RequireUrl(*c, "url", w.url, "${WEBHOOK_URL}");
+    if (auto v = c->Int("max_alerts", 0, 1'000'000)) w.max_alerts = static_cast<int>(*v);
+    if (auto v = c->Bool("send_resolved")) w.send_resolved = *v;
+    ReadSecret(*c, "bearer_token", w.bearer_token);
+    ReadReceiverHttp(*c, w.http);
+    c->Finish();
+    r.spec = std::move(w);
+  }
+  m.Finish();
+  if (kinds != 1) {
+    reader.Report(node, path,
+                  "a receiver has exactly one of slack:, pagerduty:, alertmanager:, webhook: or "
+                  "log:");
+    return;
+  }
+  for (const ReceiverConfig& other : out) {
+    if (other.name == r.name) {
+      reader.Report(node, path, "two receivers are named \"" + r.name + "\"");
+    }
+  }
+  out.push_back(std::move(r));
+}
+
+void ReadInhibitRule(ConfigReader& reader, const YAML::Node& node, const std::string& path,
+                     std::vector<InhibitRuleConfig>& out) {
+  if (!node.IsMap()) {
+    reader.Report(node, path, "an inhibit rule is a mapping with source_matchers, "
+                              "target_matchers and equal");
+    return;
+  }
+  ConfigMap m(reader, node, path);
+  InhibitRuleConfig r;
+  ReadMatchers(m, "source_matchers", r.source_matchers);
+  ReadMatchMaps(m, "source_match", "source_match_re", r.source_matchers);
+  ReadMatchers(m, "target_matchers", r.target_matchers);
+  ReadMatchMaps(m, "target_match", "target_match_re", r.target_matchers);
+  if (auto v = m.StringList("equal")) r.equal = std::move(*v);
+  if (r.source_matchers.empty() || r.target_matchers.empty()) {
+    m.Report(r.source_matchers.empty() ? "source_matchers" : "target_matchers",
+             "an inhibit rule needs source and target matchers, or it would mute every alert");
+  }
+  m.Finish();
+  out.push_back(std::move(r));
+}
+
+// Every route names a receiver that exists; the root names one.
+void CheckRoute(ConfigReader& reader, const RouteConfig& r, const std::string& path,
+                const std::vector<ReceiverConfig>& receivers) {
+  if (!r.receiver.empty() &&
+      std::none_of(receivers.begin(), receivers.end(),
+                   [&](const ReceiverConfig& rc) { return rc.name == r.receiver; })) {
+    reader.ReportAt(r.line, 1, path + ".receiver",
+                    "no receiver is named \"" + r.receiver + "\"; add it under receivers:");
+  }
+  for (std::size_t i = 0; i < r.routes.size(); ++i) {
+    CheckRoute(reader, r.routes[i], path + ".routes[" + std::to_string(i) + "]", receivers);
+  }
+}
+
+void ReadAlerting(ConfigReader& reader, ConfigMap& top, AlertingConfig& a) {
+  a.given = top.Has("route") || top.Has("receivers") || top.Has("inhibit_rules");
+  for (auto& [node, path] : top.List("receivers")) ReadReceiver(reader, node, path, a.receivers);
+  if (auto route = top.Map("route")) ReadRoute(*route, a.route, 0);
+  for (auto& [node, path] : top.List("inhibit_rules")) {
+    ReadInhibitRule(reader, node, path, a.inhibit_rules);
+  }
+  if (auto n = top.Map("notifications")) {
+    PositiveDuration(*n, "give_up_after", a.give_up_after);
+    PositiveDuration(*n, "retry_initial", a.retry_initial);
+    PositiveDuration(*n, "retry_max", a.retry_max);
+    if (auto v = n->Int("history", 0, 100'000)) a.history = static_cast<int>(*v);
+    n->Finish();
+  }
+  if (a.given) {
+    if (!top.Has("route")) {
+      reader.ReportAt(0, 0, "route", "receivers are given but no route: says which gets what");
+    } else if (a.route.receiver.empty()) {
+      reader.ReportAt(a.route.line, 1, "route.receiver", "the root route must name a receiver");
+    }
+    CheckRoute(reader, a.route, "route", a.receivers);
+  }
+}
+
 }  // namespace
 
 Result<std::pair<std::string, std::uint16_t>> ParseListenAddress(std::string_view text) {
@@ -409,6 +664,15 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     if (auto windows = top.Map("windows")) ReadWindows(*windows, config.windows);
     if (auto classify = top.Map("classify")) ReadClassify(*classify, config.classify);
     if (top.Has("rules")) config.rules_given = true;
+    ReadAlerting(reader, top, config.alerting);
+    if (auto v = top.String("external_url")) {
+      if (!IsHttpUrl(*v)) top.Report("external_url", "\"" + *v + "\" is not an http(s):// URL");
+      config.alerting.external_url = *v;
+    }
+    if (auto v = top.String("data_dir")) {
+      if (v->empty()) top.Report("data_dir", "name a directory, like /var/lib/obsgate");
+      config.data_dir = *v;
+    }
     for (auto& [node, path] : top.List("rules")) ReadRule(reader, node, path, config.rules);
     std::size_t i = 0;
     for (auto& [node, path] : top.List("sources")) {
@@ -454,6 +718,70 @@ ConfigLoad LoadConfigFile(const std::string& path, const Env& env) {
   std::ostringstream text;
   text << in.rdbuf();
   return ParseConfig(text.str(), path, env);
+}
+
+Result<LabelMatcherConfig> ParseLabelMatcher(std::string_view text) {
+  auto trim = [](std::string_view v) {
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+    while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+    return v;
+  };
+  std::string_view t = trim(text);
+  std::size_t n = 0;
+  while (n < t.size() && (std::isalnum(static_cast<unsigned char>(t[n])) || t[n] == '_')) ++n;
+  LabelMatcherConfig m;
+  m.name = std::string(t.substr(0, n));
+  if (m.name.empty() || std::isdigit(static_cast<unsigned char>(m.name[0]))) {
+    return Error{"\"" + std::string(text) +
+                 "\" does not start with a label name; write name=\"value\", name!=\"value\", "
+                 "name=~\"regex\" or name!~\"regex\""};
+  }
+  std::string_view rest = trim(t.substr(n));
+  if (rest.starts_with("=~")) {
+    m.op = LabelMatcherConfig::Op::kRegex;
+    rest.remove_prefix(2);
+  } else if (rest.starts_with("!~")) {
+    m.op = LabelMatcherConfig::Op::kNotRegex;
+    rest.remove_prefix(2);
+  } else if (rest.starts_with("!=")) {
+    m.op = LabelMatcherConfig::Op::kNotEqual;
+    rest.remove_prefix(2);
+  } else if (rest.starts_with("=")) {
+    rest.remove_prefix(1);
+  } else {
+    return Error{"\"" + std::string(text) + "\" has no operator; use =, !=, =~ or !~"};
+  }
+  rest = trim(rest);
+  if (!rest.empty() && rest.front() == '"') {
+    std::string value;
+    std::size_t i = 1;
+    for (; i < rest.size() && rest[i] != '"'; ++i) {
+      if (rest[i] == '\\' && i + 1 < rest.size()) ++i;
+      value += rest[i];
+    }
+    if (i >= rest.size() || i + 1 != rest.size()) {
+      return Error{"\"" + std::string(text) + "\" has an unterminated or trailing quoted value"};
+    }
+    m.value = std::move(value);
+  } else {
+    m.value = std::string(rest);
+  }
+  if ((m.op == LabelMatcherConfig::Op::kRegex || m.op == LabelMatcherConfig::Op::kNotRegex) &&
+      !RE2("^(?:" + m.value + ")$", RE2::Quiet).ok()) {
+    return Error{"\"" + m.value + "\" in \"" + std::string(text) +
+                 "\" is not a valid regular expression (RE2 syntax)"};
+  }
+  return m;
+}
+
+std::string LabelMatcherText(const LabelMatcherConfig& m) {
+  static constexpr const char* kOps[] = {"=", "!=", "=~", "!~"};
+  std::string out = m.name + kOps[static_cast<int>(m.op)] + "\"";
+  for (char c : m.value) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
 }
 
 }  // namespace obsgate::core

@@ -234,6 +234,61 @@ struct ReceiverConfig {
   bool operator==(const ReceiverConfig&) const = default;
 };
 
+// A label matcher as Alertmanager writes it: name="v", name!="v", name=~"re", name!~"re".
+struct LabelMatcherConfig {
+  enum class Op { kEqual, kNotEqual, kRegex, kNotRegex };
+  std::string name;
+  Op op = Op::kEqual;
+  std::string value;  // a regular expression (RE2, anchored) for kRegex and kNotRegex
+
+  bool operator==(const LabelMatcherConfig&) const = default;
+};
+// Parses one matcher; the value may be quoted ("...", with \" and \\) or bare.
+Result<LabelMatcherConfig> ParseLabelMatcher(std::string_view text);
+std::string LabelMatcherText(const LabelMatcherConfig& m);  // name=~"value", quoted
+
+// One node of the notification routing tree, as Alertmanager's route:. Unset timing and group_by
+// are inherited from the parent.
+struct RouteConfig {
+  std::string receiver;  // empty: the parent's
+  std::vector<LabelMatcherConfig> matchers;
+  std::optional<std::vector<std::string>> group_by;  // {"..."}: every label
+  std::optional<Duration> group_wait;
+  std::optional<Duration> group_interval;
+  std::optional<Duration> repeat_interval;
+  // Send a resolved alert at once instead of at the group's next group_interval.
+  std::optional<bool> send_resolved_at_once;
+  bool continue_matching = false;  // `continue`
+  std::vector<RouteConfig> routes;
+  int line = 0;  // where it is in the file
+
+  bool operator==(const RouteConfig&) const = default;
+};
+
+struct InhibitRuleConfig {
+  std::vector<LabelMatcherConfig> source_matchers;
+  std::vector<LabelMatcherConfig> target_matchers;
+  std::vector<std::string> equal;
+
+  bool operator==(const InhibitRuleConfig&) const = default;
+};
+
+// Where notifications go and how they are kept until delivered.
+struct AlertingConfig {
+  RouteConfig route;
+  std::vector<ReceiverConfig> receivers;
+  std::vector<InhibitRuleConfig> inhibit_rules;
+  bool given = false;  // false: the built-in log receiver and route apply
+  std::string external_url;  // how people reach this gateway, for links in messages
+  // A notification still undelivered this long after it was made is given up, logged, counted.
+  Duration give_up_after = std::chrono::hours(1);
+  Duration retry_initial = std::chrono::seconds(1);  // back-off: doubled per attempt, jittered
+  Duration retry_max = std::chrono::minutes(5);
+  int history = 200;  // notifications kept for GET /api/v1/notifications
+
+  bool operator==(const AlertingConfig&) const = default;
+};
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
@@ -243,6 +298,10 @@ struct Config {
   std::vector<SourceConfig> sources;
   std::vector<RuleConfig> rules;
   bool rules_given = false;  // false: the built-in default rules apply
+  AlertingConfig alerting;
+  // The outbox, silences and other state that must survive a restart; relative to the working
+  // directory, like Prometheus's data/.
+  std::string data_dir = "data";
 };
 
 struct ConfigLoad {

@@ -90,6 +90,7 @@ class ConfigMap {
   void Finish();
 
   const std::string& path() const { return path_; }
+  const YAML::Node& node() const { return node_; }
   ConfigReader& reader() { return *reader_; }
 
  private:

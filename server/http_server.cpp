@@ -33,6 +33,15 @@ struct RouteEntry {
   std::string name;
   Handler handler;
   std::shared_ptr<Admission> admission;
+
+  // "/api/v1/silences/*" matches "/api/v1/silences/<anything but empty>".
+  bool Matches(std::string_view p) const {
+    if (path.ends_with("/*")) {
+      std::string_view prefix = std::string_view(path).substr(0, path.size() - 1);
+      return p.size() > prefix.size() && p.starts_with(prefix);
+    }
+    return p == path;
+  }
 };
 
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -67,7 +76,7 @@ class HttpServer::Impl : public std::enable_shared_from_this<HttpServer::Impl> {
   Response Dispatch(Request& req, std::string& route_name);
   const RouteEntry* FindRoute(const std::string& method, const std::string& path) const {
     for (const RouteEntry& r : routes_) {
-      if (r.method == method && r.path == path) return &r;
+      if (r.method == method && r.Matches(path)) return &r;
     }
     return nullptr;
   }
@@ -346,7 +355,7 @@ void HttpServer::Impl::Accept() {
 Response HttpServer::Impl::Dispatch(Request& req, std::string& route_name) {
   bool path_known = false;
   for (const RouteEntry& r : routes_) {
-    if (r.path != req.path) continue;
+    if (!r.Matches(req.path)) continue;
     path_known = true;
     if (r.method != req.method) continue;
     route_name = r.name;
@@ -361,7 +370,7 @@ Response HttpServer::Impl::Dispatch(Request& req, std::string& route_name) {
   if (path_known) {
     std::string allowed;
     for (const RouteEntry& r : routes_) {
-      if (r.path == req.path) allowed += (allowed.empty() ? "" : ", ") + r.method;
+      if (r.Matches(req.path)) allowed += (allowed.empty() ? "" : ", ") + r.method;
     }
     Response res = Response::Error(
         405, "method " + req.method + " is not allowed on " + req.path + "; use " + allowed);

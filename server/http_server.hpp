@@ -33,7 +33,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // `name` labels the route's metrics (obsgate_http_requests_total{handler}).
+  // `name` labels the route's metrics (obsgate_http_requests_total{handler}). A path ending in
+  // "/*" takes every path under it (the handler reads the rest from Request::path).
   void Route(std::string method, std::string path, std::string name, Handler handler,
              std::shared_ptr<Admission> admission = nullptr);
 
