@@ -406,6 +406,7 @@ std::optional<Duration> OptionalDuration(ConfigMap& m, std::string_view key, boo
 void ReadRoute(ConfigMap& m, RouteConfig& r, int depth) {
   ConfigReader& reader = m.reader();
   r.line = m.node().Mark().line + 1;
+  r.column = m.node().Mark().column + 1;
   if (auto v = m.String("receiver")) r.receiver = *v;
   ReadMatchers(m, "matchers", r.matchers);
   ReadMatchMaps(m, "match", "match_re", r.matchers);
@@ -579,7 +580,7 @@ void CheckRoute(ConfigReader& reader, const RouteConfig& r, const std::string& p
   if (!r.receiver.empty() &&
       std::none_of(receivers.begin(), receivers.end(),
                    [&](const ReceiverConfig& rc) { return rc.name == r.receiver; })) {
-    reader.ReportAt(r.line, 1, path + ".receiver",
+    reader.ReportAt(r.line, r.column, path + ".receiver",
                     "no receiver is named \"" + r.receiver + "\"; add it under receivers:");
   }
   for (std::size_t i = 0; i < r.routes.size(); ++i) {
@@ -605,7 +606,8 @@ void ReadAlerting(ConfigReader& reader, ConfigMap& top, AlertingConfig& a) {
     if (!top.Has("route")) {
       reader.ReportAt(0, 0, "route", "receivers are given but no route: says which gets what");
     } else if (a.route.receiver.empty()) {
-      reader.ReportAt(a.route.line, 1, "route.receiver", "the root route must name a receiver");
+      reader.ReportAt(a.route.line, a.route.column, "route.receiver",
+                      "the root route must name a receiver");
     }
     CheckRoute(reader, a.route, "route", a.receivers);
   }

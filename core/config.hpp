@@ -261,6 +261,7 @@ struct RouteConfig {
   bool continue_matching = false;  // `continue`
   std::vector<RouteConfig> routes;
   int line = 0;  // where it is in the file
+  int column = 0;
 
   bool operator==(const RouteConfig&) const = default;
 };
