@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(
-  g++ make cmake pkg-config ccache git curl ca-certificates
+  g++ make cmake pkg-config ccache git curl ca-certificates openssl
   libboost-dev libssl-dev zlib1g-dev
   libsimdjson-dev librdkafka-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libyaml-cpp-dev
   libre2-dev libprotobuf-dev protobuf-compiler libsnappy-dev

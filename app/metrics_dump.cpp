@@ -6,7 +6,7 @@
 
 #include "core/json.hpp"
 #include "ingest/scrape/exposition.hpp"
-#include "ingest/scrape/http_client.hpp"
+#include "net/http_client.hpp"
 
 namespace obsgate::app {
 
@@ -149,15 +149,15 @@ int MetricsDump(std::vector<std::string> args) {
   std::string body;
   ingest::ExpositionFormat format;
   if (source.starts_with("http://") || source.starts_with("https://")) {
-    ingest::HttpClientOptions options;
+    net::HttpClientOptions options;
     options.timeout = timeout;
     options.accept = kAccept;
-    auto client = ingest::HttpClient::Create(source, options);
+    auto client = net::HttpClient::Create(source, options);
     if (!client) {
       std::cerr << "obsgate metrics-dump: " << client.error() << "\n";
       return 1;
     }
-    ingest::HttpFetch fetch = (*client)->Get();
+    net::HttpFetch fetch = (*client)->Get();
     if (!fetch.ok) {
       std::cerr << "obsgate metrics-dump: " << fetch.error << "\n";
       return 1;

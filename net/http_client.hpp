@@ -21,9 +21,9 @@ struct HttpClientOptions {
   std::string bearer_token;  // secrets: never in messages
   std::string username;
   std::string password;
-  std::string accept;                                       // the Accept header
+  std::string accept;                                        // the Accept header
   std::vector<std::pair<std::string, std::string>> headers;  // sent with every request
-  std::uint64_t max_body_bytes = 64ull << 20;               // decoded; past it the fetch fails
+  std::uint64_t max_body_bytes = 64ull << 20;                // decoded; past it the fetch fails
   // HTTPS_PROXY / HTTP_PROXY / NO_PROXY (and their lower-case forms) are read from here; a null
   // Env means no proxy.
   core::Env env;
@@ -43,7 +43,7 @@ struct HttpCall {
 struct HttpFetch {
   bool ok = false;     // an answer with a 2xx status (Get: exactly 200, as Prometheus scrapes)
   std::string reason;  // "timeout", "connect", "proxy", "tls", "http_status", "body_too_large",
-                       // "read", "cancelled"
+                       // "read", "cancelled", "request" (a header with a line break)
   std::string error;   // for people: what failed and where
   int status = 0;      // 0 when no answer arrived
   std::string content_type;
@@ -78,5 +78,10 @@ class HttpClient {
   explicit HttpClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The proxy ("host:port") a request to `url` goes through under `env`'s HTTPS_PROXY, HTTP_PROXY
+// and NO_PROXY, or empty when it goes direct: for logging the route at start. Loopback hosts
+// always go direct.
+std::string ProxyFor(std::string_view url, const core::Env& env);
 
 }  // namespace obsgate::net

@@ -5,8 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/compression.hpp"
 #include "core/result.hpp"
-#include "ingest/compression.hpp"
 
 namespace obsgate::ingest {
 
@@ -39,7 +39,7 @@ core::Status DecodeLokiJson(std::string_view body, PushVisitor& visitor);
 core::Status DecodeLokiProtobuf(std::string_view body, PushVisitor& visitor);
 
 // Bounded decompression: an error when the input is corrupt or inflates past max_bytes. Gunzip
-// lives in ingest/compression.hpp.
+// lives in core/compression.hpp.
 core::Result<std::string> SnappyUncompress(std::string_view body, std::size_t max_bytes);
 
 }  // namespace obsgate::ingest

@@ -118,7 +118,7 @@ void PushIngester::Return(std::unique_ptr<LineCounter> counter) {
 core::Result<std::string> PushIngester::Decode(std::string_view body, std::string_view encoding) {
   if (encoding.empty() || encoding == "identity") return std::string(body);
   if (encoding == "gzip" || encoding == "x-gzip" || encoding == "deflate") {
-    return Gunzip(body, max_decoded_bytes_);
+    return core::Gunzip(body, max_decoded_bytes_);
   }
   if (encoding == "snappy") return SnappyUncompress(body, max_decoded_bytes_);
   return core::Error{"Content-Encoding \"" + std::string(encoding) +

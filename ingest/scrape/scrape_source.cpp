@@ -22,11 +22,15 @@
 
 #include "core/log.hpp"
 #include "ingest/scrape/file_sd.hpp"
-#include "ingest/scrape/http_client.hpp"
 #include "ingest/scrape/scrape_target.hpp"
+#include "net/http_client.hpp"
 
 namespace obsgate::ingest {
 namespace {
+
+using net::HttpClient;
+using net::HttpClientOptions;
+using net::HttpFetch;
 
 using Steady = std::chrono::steady_clock;
 
@@ -146,6 +150,10 @@ class ScrapeSource final : public Source {
     client_options_.username = config.username;
     client_options_.password = config.password;
     client_options_.accept = kScrapeAccept;
+    // Prometheus tells targets how long it will wait, so slow exporters can cut work short.
+    client_options_.headers.emplace_back(
+        "X-Prometheus-Scrape-Timeout-Seconds",
+        std::to_string(static_cast<double>(config.timeout.count()) / 1000.0));
   }
 
   ~ScrapeSource() override { Stop(); }

@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)obsgate::ingest::DecodeLokiProtobuf(body, c);
   auto unsnappy = obsgate::ingest::SnappyUncompress(body, 1 << 20);
   if (unsnappy && unsnappy->size() > (1 << 20)) std::abort();
-  auto gunzip = obsgate::ingest::Gunzip(body, 1 << 20);
+  auto gunzip = obsgate::core::Gunzip(body, 1 << 20);
   if (gunzip && gunzip->size() > (1 << 20)) std::abort();
   return 0;
 }

@@ -139,10 +139,10 @@ TEST(Decompression, BoundedAndChecked) {
   compress(reinterpret_cast<Bytef*>(z.data()), &len, reinterpret_cast<const Bytef*>(text.data()),
            text.size());
   z.resize(len);
-  EXPECT_EQ(*Gunzip(z, 1 << 20), text);
-  EXPECT_THAT(Gunzip(z, 1000).error(), HasSubstr("inflates past 1000 bytes"));
-  EXPECT_THAT(Gunzip(z.substr(0, z.size() / 2), 1 << 20).error(), HasSubstr("truncated"));
-  EXPECT_THAT(Gunzip("plain text", 1 << 20).error(), HasSubstr("not valid gzip"));
+  EXPECT_EQ(*core::Gunzip(z, 1 << 20), text);
+  EXPECT_THAT(core::Gunzip(z, 1000).error(), HasSubstr("inflates past 1000 bytes"));
+  EXPECT_THAT(core::Gunzip(z.substr(0, z.size() / 2), 1 << 20).error(), HasSubstr("truncated"));
+  EXPECT_THAT(core::Gunzip("plain text", 1 << 20).error(), HasSubstr("not valid gzip"));
 }
 
 TEST(LabelsFromPush, UsesTheUsualLabelNames) {

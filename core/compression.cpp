@@ -1,8 +1,8 @@
-#include "ingest/compression.hpp"
+#include "core/compression.hpp"
 
 #include <zlib.h>
 
-namespace obsgate::ingest {
+namespace obsgate::core {
 
 core::Result<std::string> Gunzip(std::string_view body, std::size_t max_bytes) {
   z_stream z{};
@@ -37,4 +37,4 @@ core::Result<std::string> Gunzip(std::string_view body, std::size_t max_bytes) {
   return out;
 }
 
-}  // namespace obsgate::ingest
+}  // namespace obsgate::core
