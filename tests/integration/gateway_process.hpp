@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <regex>
 #include <string>
@@ -16,11 +17,15 @@ struct GatewayProcess {
   std::unique_ptr<Process> process;
   std::uint16_t port = 0;
 
-  // Starts `obsgate run --config FILE` and waits for its "obsgate started" line.
+  // Starts `obsgate run --config FILE` in the file's directory (so its data/ goes there) and
+  // waits for its "obsgate started" line.
   static GatewayProcess Start(const std::string& config_path,
                               const std::vector<std::string>& env = {}) {
     GatewayProcess g;
-    g.process = Process::Start({OBSGATE_BINARY, "run", "--config", config_path}, env);
+    std::string dir = std::filesystem::absolute(config_path).parent_path().string();
+    g.process = Process::Start(
+        {OBSGATE_BINARY, "run", "--config", std::filesystem::absolute(config_path).string()}, env,
+        {}, dir);
     EXPECT_TRUE(g.process->WaitForOutput("\"msg\":\"obsgate started\"", std::chrono::seconds(30)))
         << g.process->Output();
     std::smatch m;

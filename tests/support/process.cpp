@@ -16,7 +16,7 @@ namespace obsgate::testing {
 
 std::unique_ptr<Process> Process::Start(const std::vector<std::string>& argv,
                                         const std::vector<std::string>& env,
-                                        std::string_view stdin_text) {
+                                        std::string_view stdin_text, const std::string& cwd) {
   int out[2], in[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(in, O_CLOEXEC) != 0) return nullptr;
   std::vector<std::string> envs;
@@ -42,6 +42,7 @@ std::unique_ptr<Process> Process::Start(const std::vector<std::string>& argv,
     dup2(out[1], 1);
     dup2(out[1], 2);
     setpgid(0, 0);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
     execvpe(cargv[0], cargv.data(), cenv.data());
     _exit(127);
   }

@@ -14,10 +14,12 @@ namespace obsgate::testing {
 // A child process with stdout and stderr captured together. Killed when destroyed.
 class Process {
  public:
-  // env adds or replaces variables of this process's environment ("NAME=value").
+  // env adds or replaces variables of this process's environment ("NAME=value"); cwd, when
+  // given, is the child's working directory.
   static std::unique_ptr<Process> Start(const std::vector<std::string>& argv,
                                         const std::vector<std::string>& env = {},
-                                        std::string_view stdin_text = {});
+                                        std::string_view stdin_text = {},
+                                        const std::string& cwd = {});
   ~Process();
 
   int pid() const { return pid_; }
