@@ -245,6 +245,44 @@ std::string LabelSetJson(const LabelSet& labels) {
   return out;
 }
 
+std::string FormatValue(std::string_view name, double value) {
+  auto ends_with = [&](std::string_view suffix) {
+    return name.size() >= suffix.size() && name.substr(name.size() - suffix.size()) == suffix;
+  };
+  if (ends_with("rate") || ends_with("ratio")) return FormatPercent(value);
+  if (!std::isfinite(value)) return "n/a";
+  char buf[64];
+  if ((ends_with("requests") || ends_with("errors") || ends_with("lines")) &&
+      std::fabs(value) < 1e15 && value == std::floor(value)) {
+    std::snprintf(buf, sizeof buf, "%.0f", value);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g", value);
+  }
+  return buf;
+}
+
+std::string ActionText(const AlertSnapshot& a) {
+  if (a.action.empty()) return "Notify only";
+  if (a.action == "rollback") {
+    return a.baseline_version.empty() ? "Rolling back" : "Rolling back to " + a.baseline_version;
+  }
+  std::string text = a.action;
+  if (text[0] >= 'a' && text[0] <= 'z') text[0] = static_cast<char>(text[0] - 'a' + 'A');
+  return text;
+}
+
+std::string_view Label(const LabelSet& labels, std::string_view name) {
+  auto it = labels.find(std::string(name));
+  return it == labels.end() ? std::string_view() : std::string_view(it->second);
+}
+
+Notification FiringOnly(const Notification& n) {
+  Notification out = n;
+  std::erase_if(out.alerts, [](const AlertSnapshot& a) { return a.status == "resolved"; });
+  out.status = out.alerts.empty() ? "resolved" : "firing";
+  return out;
+}
+
 const double* FindValue(const AlertSnapshot& a, std::string_view name) {
   for (const auto& [k, v] : a.values) {
     if (k == name) return &v;

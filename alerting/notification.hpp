@@ -60,6 +60,18 @@ core::Result<Notification> NotificationFromJson(std::string_view json);
 std::string FormatPercent(double fraction);  // 0.0523 -> "5.23%"
 // The value of a measurement, or nullptr.
 const double* FindValue(const AlertSnapshot& a, std::string_view name);
+// A measurement as people read it: ratios (names ending in "rate" or "ratio") in percent, counts
+// (requests, errors) as integers, a p-value and anything else to 3 significant digits.
+std::string FormatValue(std::string_view name, double value);
+// What obsgate does about the alert, as a sentence: "Notify only", "Rolling back to v1", or the
+// rollback component's own words.
+std::string ActionText(const AlertSnapshot& a);
+// The label's value, or "" when the alert has none.
+std::string_view Label(const LabelSet& labels, std::string_view name);
+// The notification as a receiver with send_resolved off sees it: resolved alerts left out, the
+// status recomputed; no alerts at all when none fires, and then nothing is sent.
+Notification FiringOnly(const Notification& n);
+
 // {"name":"value",...} in the set's order (sorted by name), as Alertmanager writes label sets.
 std::string LabelSetJson(const LabelSet& labels);
 // At most `max_bytes` of UTF-8, cut on a character boundary, ending in `marker` when cut.

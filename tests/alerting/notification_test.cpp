@@ -151,6 +151,37 @@ TEST(FindValue, FindsAMeasurementByName) {
   EXPECT_EQ(FindValue(a, "missing"), nullptr);
 }
 
+TEST(FormatValue, ShowsRatesInPercentAndCountsAsIntegers) {
+  EXPECT_EQ(FormatValue("error_rate", 0.0523), "5.23%");
+  EXPECT_EQ(FormatValue("baseline.error_rate", 0.001), "0.1%");
+  EXPECT_EQ(FormatValue("log_error_ratio", 0.25), "25%");
+  EXPECT_EQ(FormatValue("requests", 1234), "1234");
+  EXPECT_EQ(FormatValue("errors", 65), "65");
+  EXPECT_EQ(FormatValue("p_value", 0.0000123456), "1.23e-05");
+  EXPECT_EQ(FormatValue("burn", 14.4), "14.4");
+}
+
+TEST(ActionText, SaysWhatObsgateDoes) {
+  AlertSnapshot a;
+  EXPECT_EQ(ActionText(a), "Notify only");
+  a.action = "rollback";
+  EXPECT_EQ(ActionText(a), "Rolling back");
+  a.baseline_version = "v1";
+  EXPECT_EQ(ActionText(a), "Rolling back to v1");
+  a.action = "would roll back (dry run)";
+  EXPECT_EQ(ActionText(a), "Would roll back (dry run)");
+}
+
+TEST(FiringOnly, LeavesOutResolvedAlerts) {
+  Notification n = Sample();
+  Notification f = FiringOnly(n);
+  ASSERT_EQ(f.alerts.size(), 1u);
+  EXPECT_EQ(f.alerts[0].status, "firing");
+  EXPECT_EQ(f.status, "firing");
+  n.alerts.erase(n.alerts.begin());
+  EXPECT_TRUE(FiringOnly(n).alerts.empty());
+}
+
 TEST(Truncate, LeavesShortTextAlone) {
   EXPECT_EQ(Truncate("hello", 5), "hello");
   EXPECT_EQ(Truncate("", 0), "");
