@@ -283,6 +283,19 @@ Notification FiringOnly(const Notification& n) {
   return out;
 }
 
+std::string GeneratorUrl(const Notification& n) {
+  std::string_view base = n.external_url;
+  while (!base.empty() && base.back() == '/') base.remove_suffix(1);
+  return base.empty() ? std::string() : std::string(base) + "/api/v1/alerts";
+}
+
+std::string_view UrlPath(std::string_view url) {
+  const auto scheme = url.find("://");
+  const auto slash = url.find_first_of("/?#", scheme == std::string_view::npos ? 0 : scheme + 3);
+  if (slash == std::string_view::npos || url.substr(slash) == "/") return {};
+  return url.substr(slash);
+}
+
 const double* FindValue(const AlertSnapshot& a, std::string_view name) {
   for (const auto& [k, v] : a.values) {
     if (k == name) return &v;

@@ -72,6 +72,12 @@ std::string_view Label(const LabelSet& labels, std::string_view name);
 // status recomputed; no alerts at all when none fires, and then nothing is sent.
 Notification FiringOnly(const Notification& n);
 
+// Where a person can see the alert, as Alertmanager's generatorURL: obsgate's alerts API under
+// the external URL; "" when there is none.
+std::string GeneratorUrl(const Notification& n);
+// The path and query of an http(s) URL, where webhook URLs carry their secret; "" for none or "/".
+std::string_view UrlPath(std::string_view url);
+
 // {"name":"value",...} in the set's order (sorted by name), as Alertmanager writes label sets.
 std::string LabelSetJson(const LabelSet& labels);
 // At most `max_bytes` of UTF-8, cut on a character boundary, ending in `marker` when cut.

@@ -160,13 +160,6 @@ std::string Trim(std::string_view s) {
   return std::string(s);
 }
 
-// The webhook URL is the secret: its path carries the token.
-std::string_view UrlPath(std::string_view url) {
-  auto scheme = url.find("://");
-  auto slash = url.find('/', scheme == std::string_view::npos ? 0 : scheme + 3);
-  return slash == std::string_view::npos ? std::string_view() : url.substr(slash);
-}
-
 }  // namespace
 
 std::string SlackTitle(const Notification& n) {
