@@ -7,6 +7,7 @@
 #include <chrono>
 #include <sstream>
 
+#include "app/alerting.hpp"
 #include "app/deployments_api.hpp"
 #include "app/ingest.hpp"
 #include "app/rules_setup.hpp"
@@ -120,6 +121,10 @@ void Gateway::InstallRoutes() {
 
 core::Status Gateway::Start() {
   log_alerts_ = std::make_unique<LogAlerts>();
+  auto alerting = Alerting::Create(config_, env_, *clock_, *registry_);
+  if (!alerting) return core::Error{alerting.error()};
+  alerting_ = std::move(alerting).value();
+  alerting_->InstallRoutes(*server_);
   auto engine = MakeEngine(config_);
   if (!engine) return core::Error{engine.error()};
   {
@@ -129,6 +134,7 @@ core::Status Gateway::Start() {
   if (core::Status s = ingest_->Configure(config_, *server_); !s) return s;
   core::Status s = server_->Start();
   if (!s) return s;
+  alerting_->Start();
   ticker_ = std::thread([this] { TickLoop(); });
   if (core::Status started = ingest_->Start(); !started) {
     Stop();
@@ -155,6 +161,7 @@ void Gateway::Stop() {
     tick_cv_.notify_all();
     ticker_.join();
   }
+  if (alerting_) alerting_->Stop();
   if (was_ready) {
     log::Info("obsgate stopped", {{"clean", clean}});
   }
@@ -180,9 +187,12 @@ core::Status Gateway::Reload() {
     return core::Error{msg};
   }
   if (!(load.config->server == config_.server) || !(load.config->windows == config_.windows) ||
-      !(load.config->sources == config_.sources) || !(load.config->classify == config_.classify)) {
-    log::Warn("listen, server, windows, sources and classify settings change only on restart",
-              {{"hint", "restart obsgate to apply them"}});
+      !(load.config->sources == config_.sources) || !(load.config->classify == config_.classify) ||
+      !(load.config->alerting == config_.alerting) || load.config->data_dir != config_.data_dir) {
+    log::Warn(
+        "listen, server, windows, sources, classify, route, receivers and data_dir "
+        "settings change only on restart",
+        {{"hint", "restart obsgate to apply them"}});
   }
   if (!(load.config->rules == config_.rules) || load.config->rules_given != config_.rules_given) {
     auto engine = MakeEngine(*load.config);
@@ -197,6 +207,8 @@ core::Status Gateway::Reload() {
   load.config->windows = config_.windows;
   load.config->sources = config_.sources;
   load.config->classify = config_.classify;
+  load.config->alerting = config_.alerting;
+  load.config->data_dir = config_.data_dir;
   config_ = std::move(*load.config);
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());
@@ -215,6 +227,7 @@ core::Result<std::shared_ptr<rules::RuleEngine>> Gateway::MakeEngine(const core:
   if (!engine) return core::Error{engine.error()};
   std::shared_ptr<rules::RuleEngine> shared = std::move(engine).value();
   shared->AddListener(log_alerts_.get());
+  if (alerting_) shared->AddListener(&alerting_->listener());
   return shared;
 }
 
@@ -223,6 +236,7 @@ void Gateway::TickLoop() {
   while (!tick_cv_.wait_for(lock, config_.windows.resolution, [this] { return stop_ticking_; })) {
     store_->Tick();
     engine()->Evaluate();
+    alerting_->Tick();
   }
 }
 

@@ -33,6 +33,7 @@ class HttpServer;
 namespace obsgate::app {
 
 class Ingest;
+class Alerting;
 
 // The running gateway: configuration, the HTTP surface and the components wired to it.
 // Start/Stop from the main thread; Reload is thread-safe (SIGHUP and POST /-/reload).
@@ -76,6 +77,7 @@ class Gateway {
   mutable std::mutex engine_mu_;
   std::shared_ptr<rules::RuleEngine> engine_;  // guarded by engine_mu_
   std::unique_ptr<rules::AlertListener> log_alerts_;
+  std::unique_ptr<Alerting> alerting_;  // set by Start()
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<Ingest> ingest_;
   std::thread ticker_;

@@ -17,7 +17,8 @@ using namespace std::chrono_literals;
 class GatewayApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    core::ConfigLoad load = core::ParseConfig("listen: 127.0.0.1:0\n", "test", core::ProcessEnv());
+    core::ConfigLoad load = core::ParseConfig(
+        "listen: 127.0.0.1:0\ndata_dir: " + dir_.path() + "\n", "test", core::ProcessEnv());
     ASSERT_TRUE(load.config);
     auto clock = std::make_unique<core::FakeClock>();
     clock_ = clock.get();
@@ -39,6 +40,7 @@ class GatewayApiTest : public ::testing::Test {
     gateway_->store().Tick();
   }
 
+  obsgate::testing::TempDir dir_;
   core::FakeClock* clock_ = nullptr;
   std::unique_ptr<Gateway> gateway_;
 };
