@@ -265,12 +265,12 @@ bool Router::FlushGroup(Group& g, core::TimePoint now) {
       resolved_fps.insert(fp);
     }
   }
-  bool needs = !std::includes(g.sent_firing.begin(), g.sent_firing.end(), firing_fps.begin(),
-                              firing_fps.end()) ||
-               (!resolved_fps.empty() &&
-                !std::includes(g.sent_resolved.begin(), g.sent_resolved.end(),
-                               resolved_fps.begin(), resolved_fps.end())) ||
-               (!firing_fps.empty() && g.sent_once && now - g.last_sent >= repeat);
+  bool needs =
+      !std::includes(g.sent_firing.begin(), g.sent_firing.end(), firing_fps.begin(),
+                     firing_fps.end()) ||
+      (!resolved_fps.empty() && !std::includes(g.sent_resolved.begin(), g.sent_resolved.end(),
+                                               resolved_fps.begin(), resolved_fps.end())) ||
+      (!firing_fps.empty() && g.sent_once && now - g.last_sent >= repeat);
   // Resolved alerts leave the group once said (or when nobody was told they fired).
   for (auto it = g.alerts.begin(); it != g.alerts.end();) {
     bool settled = it->second.status == "resolved";
@@ -316,8 +316,9 @@ std::string Router::GroupsJson() const {
       if (a.status == "firing") Muted(a, &why);
       out += (first_alert ? "" : ",");
       first_alert = false;
-      out += "{\"fingerprint\":" + core::JsonQuote(fp) + ",\"status\":" + core::JsonQuote(a.status) +
-             ",\"labels\":" + LabelSetJson(a.labels) + ",\"muted\":" + core::JsonQuote(why) + "}";
+      out += "{\"fingerprint\":" + core::JsonQuote(fp) +
+             ",\"status\":" + core::JsonQuote(a.status) + ",\"labels\":" + LabelSetJson(a.labels) +
+             ",\"muted\":" + core::JsonQuote(why) + "}";
     }
     out += "]}";
   }

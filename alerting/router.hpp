@@ -69,7 +69,6 @@ class Router : public rules::AlertListener {
   // Firing alerts by fingerprint, for inhibition: a firing source mutes matching targets.
   std::map<std::string, AlertSnapshot> firing_;
   std::vector<Notification> pending_;  // made under the lock, sent after it
-
 };
 
 }  // namespace obsgate::alerting

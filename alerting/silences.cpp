@@ -35,8 +35,8 @@ std::string MatcherJson(const core::LabelMatcherConfig& m) {
   bool regex = m.op == Op::kRegex || m.op == Op::kNotRegex;
   bool equal = m.op == Op::kEqual || m.op == Op::kRegex;
   return "{\"name\":" + core::JsonQuote(m.name) + ",\"value\":" + core::JsonQuote(m.value) +
-         ",\"isRegex\":" + (regex ? "true" : "false") + ",\"isEqual\":" + (equal ? "true" : "false") +
-         "}";
+         ",\"isRegex\":" + (regex ? "true" : "false") +
+         ",\"isEqual\":" + (equal ? "true" : "false") + "}";
 }
 
 std::string SilenceJson(const Silence& s, core::TimePoint now, bool with_status) {
@@ -118,7 +118,8 @@ core::Result<Silence> ParseSilence(std::string_view json, core::TimePoint now, b
   }
   if (!o["createdBy"].get_string().get(text)) s.created_by = std::string(text);
   if (!o["comment"].get_string().get(text)) s.comment = std::string(text);
-  if (s.created_by.empty()) return core::Error{"createdBy must say who silences, as Alertmanager asks"};
+  if (s.created_by.empty())
+    return core::Error{"createdBy must say who silences, as Alertmanager asks"};
   s.updated_at = now;
   if (stored && !o["updatedAt"].get_string().get(text)) {
     if (auto t = core::ParseRfc3339(text)) s.updated_at = *t;
@@ -134,8 +135,7 @@ const char* Silence::State(core::TimePoint now) const {
   return "expired";
 }
 
-core::Result<std::unique_ptr<Silences>> Silences::Open(std::string path,
-                                                       const core::Clock& clock) {
+core::Result<std::unique_ptr<Silences>> Silences::Open(std::string path, const core::Clock& clock) {
   std::unique_ptr<Silences> out(new Silences(std::move(path), clock));
   if (!std::filesystem::exists(out->path_)) return out;
   auto text = core::ReadWholeFile(out->path_);

@@ -1,12 +1,12 @@
 #include "core/config.hpp"
 
+#include <re2/re2.h>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <fstream>
 #include <sstream>
-
-#include <re2/re2.h>
 
 namespace obsgate::core {
 namespace {
@@ -425,7 +425,8 @@ void ReadRoute(ConfigMap& m, RouteConfig& r, int depth) {
   } else {
     for (auto& [child, child_path] : m.List("routes")) {
       if (!child.IsMap()) {
-        reader.Report(child, child_path, "a route is a mapping, like {matchers: [...], receiver: x}");
+        reader.Report(child, child_path,
+                      "a route is a mapping, like {matchers: [...], receiver: x}");
         continue;
       }
       ConfigMap child_map(reader, child, child_path);
@@ -459,8 +460,9 @@ void RequireUrl(ConfigMap& m, std::string_view key, const std::string& url, cons
 void ReadReceiver(ConfigReader& reader, const YAML::Node& node, const std::string& path,
                   std::vector<ReceiverConfig>& out) {
   if (!node.IsMap()) {
-    reader.Report(node, path, "a receiver is a mapping with name: and one of slack:, pagerduty:, "
-                              "alertmanager:, webhook: or log:");
+    reader.Report(node, path,
+                  "a receiver is a mapping with name: and one of slack:, pagerduty:, "
+                  "alertmanager:, webhook: or log:");
     return;
   }
   ConfigMap m(reader, node, path);
@@ -555,8 +557,9 @@ void ReadReceiver(ConfigReader& reader, const YAML::Node& node, const std::strin
 void ReadInhibitRule(ConfigReader& reader, const YAML::Node& node, const std::string& path,
                      std::vector<InhibitRuleConfig>& out) {
   if (!node.IsMap()) {
-    reader.Report(node, path, "an inhibit rule is a mapping with source_matchers, "
-                              "target_matchers and equal");
+    reader.Report(node, path,
+                  "an inhibit rule is a mapping with source_matchers, "
+                  "target_matchers and equal");
     return;
   }
   ConfigMap m(reader, node, path);

@@ -216,7 +216,7 @@ struct AlertmanagerReceiverConfig {
 
 // Alertmanager's webhook payload (version 4), POSTed as it is.
 struct WebhookReceiverConfig {
-  std::string url;  // a secret (URLs often carry tokens): from ${ENV} or url_file
+  std::string url;     // a secret (URLs often carry tokens): from ${ENV} or url_file
   int max_alerts = 0;  // 0: all; past it, truncatedAlerts counts the rest
   bool send_resolved = true;
   std::string bearer_token;  // a secret
@@ -279,7 +279,7 @@ struct AlertingConfig {
   RouteConfig route;
   std::vector<ReceiverConfig> receivers;
   std::vector<InhibitRuleConfig> inhibit_rules;
-  bool given = false;  // false: the built-in log receiver and route apply
+  bool given = false;        // false: the built-in log receiver and route apply
   std::string external_url;  // how people reach this gateway, for links in messages
   // A notification still undelivered this long after it was made is given up, logged, counted.
   Duration give_up_after = std::chrono::hours(1);

@@ -14,9 +14,8 @@ using namespace std::chrono_literals;
 
 // A route tree and inhibit rules from YAML, as a user writes them.
 core::AlertingConfig AlertingFrom(const std::string& yaml) {
-  core::ConfigLoad load = core::ParseConfig(yaml, "test.yaml", [](const std::string&) {
-    return std::optional<std::string>();
-  });
+  core::ConfigLoad load = core::ParseConfig(
+      yaml, "test.yaml", [](const std::string&) { return std::optional<std::string>(); });
   for (const auto& p : load.problems) ADD_FAILURE() << p.ToString();
   return load.parsed.alerting;
 }
@@ -133,7 +132,8 @@ route:
   router_->Update(Alert("Y", "cart", "info"));
   ASSERT_EQ(router_->Flush(), 3);
   std::multiset<std::string> receivers;
-  for (const auto& n : sent_) receivers.insert(n.receiver + ":" + n.alerts[0].labels.at("alertname"));
+  for (const auto& n : sent_)
+    receivers.insert(n.receiver + ":" + n.alerts[0].labels.at("alertname"));
   EXPECT_EQ(receivers, (std::multiset<std::string>{"a:X", "b:X", "c:Y"}));
 }
 
@@ -322,14 +322,15 @@ TEST(SilencesTest, BadBodiesAreRefusedWithAReason) {
   core::FakeClock clock;
   auto s = Silences::Open(dir.path() + "/silences.json", clock);
   ASSERT_TRUE(s);
-  for (const char* body : {
-           "not json",
-           R"({"matchers":[],"endsAt":"2099-01-01T00:00:00Z","createdBy":"me"})",
-           R"({"matchers":[{"name":"a","value":"(","isRegex":true}],"endsAt":"2099-01-01T00:00:00Z","createdBy":"me"})",
-           R"({"matchers":[{"name":"a","value":"b"}],"endsAt":"2000-01-01T00:00:00Z","createdBy":"me"})",
-           R"({"matchers":[{"name":"a","value":"b"}],"endsAt":"tomorrow","createdBy":"me"})",
-           R"({"matchers":[{"name":"a","value":"b"}],"endsAt":"2099-01-01T00:00:00Z"})",
-       }) {
+  for (
+      const char* body : {
+          "not json",
+          R"({"matchers":[],"endsAt":"2099-01-01T00:00:00Z","createdBy":"me"})",
+          R"({"matchers":[{"name":"a","value":"(","isRegex":true}],"endsAt":"2099-01-01T00:00:00Z","createdBy":"me"})",
+          R"({"matchers":[{"name":"a","value":"b"}],"endsAt":"2000-01-01T00:00:00Z","createdBy":"me"})",
+          R"({"matchers":[{"name":"a","value":"b"}],"endsAt":"tomorrow","createdBy":"me"})",
+          R"({"matchers":[{"name":"a","value":"b"}],"endsAt":"2099-01-01T00:00:00Z"})",
+      }) {
     auto r = (*s)->Post(body);
     EXPECT_FALSE(r) << body;
     if (!r) {

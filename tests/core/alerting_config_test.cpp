@@ -30,7 +30,8 @@ const char* kSlackUrl = "https://hooks.slack.com/services/T0001/B0001/s3cr3tS3cr
 const char* kRoutingKey = "0123456789abcdef0123456789abcdef";
 
 TEST(AlertingConfig, ReadsRouteReceiversAndInhibitRules) {
-  ConfigLoad load = ParseConfig(R"(
+  ConfigLoad load = ParseConfig(
+      R"(
 external_url: https://obsgate.example.com
 data_dir: /var/lib/obsgate
 receivers:
@@ -62,8 +63,7 @@ inhibit_rules:
     equal: [namespace, deployment]
 notifications: {give_up_after: 30m, history: 50}
 )",
-                                "obsgate.yaml",
-                                FakeEnv({{"SLACK_WEBHOOK_URL", kSlackUrl}, {"PD_KEY", kRoutingKey}}));
+      "obsgate.yaml", FakeEnv({{"SLACK_WEBHOOK_URL", kSlackUrl}, {"PD_KEY", kRoutingKey}}));
   // severity_label is not a key: the one problem.
   ASSERT_EQ(load.problems.size(), 1u);
   EXPECT_EQ(load.problems[0].ToString(),
@@ -183,9 +183,9 @@ TEST(AlertingConfig, SecretsAreNeverEchoed) {
 TEST(AlertingConfig, SecretFromAMountedFile) {
   obsgate::testing::TempDir dir;
   std::string file = dir.Write("key", std::string(kRoutingKey) + "\n");
-  ConfigLoad load = ParseConfig("receivers: [{name: p, pagerduty: {routing_key_file: " + file +
-                                    "}}]\nroute: {receiver: p}\n",
-                                "obsgate.yaml", FakeEnv({}));
+  ConfigLoad load = ParseConfig(
+      "receivers: [{name: p, pagerduty: {routing_key_file: " + file + "}}]\nroute: {receiver: p}\n",
+      "obsgate.yaml", FakeEnv({}));
   ASSERT_TRUE(load.config) << load.problems[0].ToString();
   EXPECT_EQ(std::get<PagerDutyReceiverConfig>(load.config->alerting.receivers[0].spec).routing_key,
             kRoutingKey);
