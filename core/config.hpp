@@ -290,6 +290,51 @@ struct AlertingConfig {
   bool operator==(const AlertingConfig&) const = default;
 };
 
+// The Kubernetes API, in-cluster or through a kubeconfig.
+struct KubernetesOrchestratorConfig {
+  bool in_cluster = false;  // the service account's token and CA; otherwise a kubeconfig
+  std::string kubeconfig;   // empty: $KUBECONFIG, then ~/.kube/config
+  std::string context;      // empty: the kubeconfig's current-context
+  Duration timeout = std::chrono::seconds(10);  // one API call
+  // How often Deployments and ReplicaSets are listed to map pod-template-hash to image tags.
+  Duration resync = std::chrono::seconds(30);
+  std::vector<std::string> namespaces;  // looked at for version discovery; empty: all
+
+  bool operator==(const KubernetesOrchestratorConfig&) const = default;
+};
+
+// The Docker Engine API of a Swarm manager.
+struct SwarmOrchestratorConfig {
+  std::string host = "unix:///var/run/docker.sock";  // or tcp://host:2376 (TLS when cert set)
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  Duration timeout = std::chrono::seconds(10);          // one API call
+  Duration rollout_timeout = std::chrono::minutes(5);  // waiting for rollback_completed
+
+  bool operator==(const SwarmOrchestratorConfig&) const = default;
+};
+
+// Commands run as argv (never through a shell), with {namespace}, {deployment},
+// {from_version}, {to_version} and {image} replaced in each argument.
+struct ExecOrchestratorConfig {
+  std::vector<std::string> rollback;   // e.g. [helm, rollback, "{deployment}", -n, "{namespace}"]
+  std::vector<std::string> set_image;  // for the deploy pipeline; may be empty
+  std::vector<std::string> status;     // exit 0: the rollout is complete; may be empty
+  Duration timeout = std::chrono::minutes(5);
+
+  bool operator==(const ExecOrchestratorConfig&) const = default;
+};
+
+struct OrchestratorConfig {
+  // monostate: none configured (rollback decisions are made, audited and announced, not acted on)
+  std::variant<std::monostate, KubernetesOrchestratorConfig, SwarmOrchestratorConfig,
+               ExecOrchestratorConfig>
+      spec;
+
+  bool operator==(const OrchestratorConfig&) const = default;
+};
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
