@@ -549,7 +549,7 @@ TEST(Workflows, PullRequestsAreBuiltTestedFormattedAndTidied) {
   std::string steps = Steps(ci);
   EXPECT_THAT(steps, HasSubstr("./dev.sh test"));
   EXPECT_THAT(steps, HasSubstr("clang-format --dry-run --Werror"));
-  EXPECT_THAT(steps, HasSubstr("run-clang-tidy"));
+  EXPECT_THAT(steps, HasSubstr("clang-tidy -p build"));
 }
 
 TEST(Workflows, MainAndTagsShipAnImageOnlyAfterTrivyScannedIt) {
