@@ -279,6 +279,49 @@ bool Idempotent(const HttpCall& call) {
 
 bool HasLineBreak(std::string_view s) { return s.find_first_of("\r\n") != std::string_view::npos; }
 
+// Loads the client certificate and key the options name, if any. Messages name the files, never
+// the key's content.
+core::Status UseClientCertificate(ssl::context& context, const HttpClientOptions& o) {
+  bool have_cert = !o.client_cert_pem.empty() || !o.client_cert_file.empty();
+  bool have_key = !o.client_key_pem.empty() || !o.client_key_file.empty();
+  if (!have_cert && !have_key) return core::Ok{};
+  if (have_cert != have_key) {
+    return core::Error{have_cert ? "a client certificate needs its key; set the client key too"
+                                 : "a client key needs its certificate; set the client "
+                                   "certificate too"};
+  }
+  beast::error_code ec;
+  if (!o.client_cert_pem.empty()) {
+    context.use_certificate_chain(asio::buffer(o.client_cert_pem), ec);
+    if (ec) return core::Error{"the client certificate data is not PEM: " + ec.message()};
+  } else {
+    context.use_certificate_chain_file(o.client_cert_file, ec);
+    if (ec) {
+      return core::Error{"cannot read the client certificate file " + o.client_cert_file + ": " +
+                         ec.message()};
+    }
+  }
+  if (!o.client_key_pem.empty()) {
+    context.use_private_key(asio::buffer(o.client_key_pem), ssl::context::pem, ec);
+  } else {
+    context.use_private_key_file(o.client_key_file, ssl::context::pem, ec);
+  }
+  // OpenSSL checks the key against the certificate as it loads it.
+  if (ec && ec.category() == asio::error::get_ssl_category() &&
+      ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+    return core::Error{"the client key does not belong to the client certificate"};
+  }
+  if (ec) {
+    return core::Error{o.client_key_pem.empty()
+                           ? "cannot read the client key file " + o.client_key_file
+                           : std::string("the client key data is not a PEM private key")};
+  }
+  if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
+    return core::Error{"the client key does not belong to the client certificate"};
+  }
+  return core::Ok{};
+}
+
 // How an exchange ended, for deciding whether it may be sent again.
 enum class Failure { kNone, kWrite, kNothingRead, kOther };
 
@@ -597,6 +640,13 @@ core::Result<std::unique_ptr<HttpClient>> HttpClient::Create(std::string_view ur
                              ec.message()};
         }
       }
+      if (!impl->options.ca_pem.empty()) {
+        impl->tls_context->add_certificate_authority(asio::buffer(impl->options.ca_pem), ec);
+        if (ec) return core::Error{"the CA certificate data is not PEM: " + ec.message()};
+      }
+    }
+    if (auto status = UseClientCertificate(*impl->tls_context, impl->options); !status) {
+      return core::Error{status.error()};
     }
   }
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));

@@ -17,7 +17,14 @@ namespace obsgate::net {
 struct HttpClientOptions {
   std::chrono::milliseconds timeout{10'000};  // one whole exchange: connect, TLS, request, body
   std::string ca_file;                        // besides the system CAs
+  std::string ca_pem;  // PEM text of CAs to trust besides the system CAs (kubeconfig's -data)
   bool insecure_skip_verify = false;
+  // A client certificate (chain) and its key, from files or as PEM text; the text wins when both
+  // are given. The key is a secret: never in messages.
+  std::string client_cert_file;
+  std::string client_key_file;
+  std::string client_cert_pem;
+  std::string client_key_pem;
   std::string bearer_token;  // secrets: never in messages
   std::string username;
   std::string password;
@@ -57,7 +64,8 @@ struct HttpFetch {
 // HTTPS_PROXY/HTTP_PROXY/NO_PROXY. Owned by one thread at a time; Cancel is thread-safe.
 class HttpClient {
  public:
-  // Fails on a URL that is not http(s)://host[:port][/path] or a CA file that cannot be read.
+  // Fails on a URL that is not http(s)://host[:port][/path], a CA or client certificate that
+  // cannot be read, or a client key that does not match its certificate.
   static core::Result<std::unique_ptr<HttpClient>> Create(std::string_view url,
                                                           HttpClientOptions options);
   ~HttpClient();

@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -439,6 +441,59 @@ TEST_F(TlsTest, SendsTheUrlsHostAsSni) {
   // An IP literal is never sent as SNI, so that client gets the default certificate.
   HttpFetch by_ip = Client(Url("127.0.0.1"), WithCa())->Get();
   EXPECT_EQ(by_ip.reason, "tls");
+}
+
+TEST_F(TlsTest, TrustsCaDataGivenAsPemText) {
+  auto server = StartTlsServer(pki_, port_, Cert("localhost"));
+  std::ifstream in(pki_.Path("ca.pem"));
+  HttpClientOptions options;
+  options.ca_pem.assign(std::istreambuf_iterator<char>(in), {});
+  HttpFetch f = Client(Url("localhost"), options)->Get();
+  EXPECT_TRUE(f.ok) << f.error;
+  options.ca_pem = "not a certificate";
+  auto bad = HttpClient::Create(Url("localhost"), options);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.error(), HasSubstr("CA certificate data is not PEM"));
+}
+
+// A server that asks for a client certificate signed by the test CA (-Verify) refuses clients
+// without one; a kubeconfig user with client-certificate(-data) gets in.
+TEST_F(TlsTest, PresentsTheClientCertificateFromFilesOrPem) {
+  pki_.Issue("obsgate-client", "DNS:obsgate-client");
+  auto args = Cert("localhost");
+  args.insert(args.end(), {"-Verify", "1", "-CAfile", pki_.Path("ca.pem")});
+  auto server = StartTlsServer(pki_, port_, args);
+  EXPECT_FALSE(Client(Url("localhost"), WithCa())->Get().ok);
+
+  HttpClientOptions files = WithCa();
+  files.client_cert_file = pki_.Path("obsgate-client.pem");
+  files.client_key_file = pki_.Path("obsgate-client.key");
+  HttpFetch f = Client(Url("localhost"), files)->Get();
+  EXPECT_TRUE(f.ok) << f.error;
+
+  auto read = [&](const std::string& name) {
+    std::ifstream in(pki_.Path(name));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  HttpClientOptions pem = WithCa();
+  pem.client_cert_pem = read("obsgate-client.pem");
+  pem.client_key_pem = read("obsgate-client.key");
+  f = Client(Url("localhost"), pem)->Get();
+  EXPECT_TRUE(f.ok) << f.error;
+}
+
+TEST_F(TlsTest, RefusesAClientKeyThatIsNotTheCertificates) {
+  pki_.Issue("obsgate-client", "DNS:obsgate-client");
+  HttpClientOptions o = WithCa();
+  o.client_cert_file = pki_.Path("obsgate-client.pem");
+  o.client_key_file = pki_.Path("localhost.key");
+  auto c = HttpClient::Create(Url("localhost"), o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error(), HasSubstr("does not belong to the client certificate"));
+  o.client_key_file.clear();
+  c = HttpClient::Create(Url("localhost"), o);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.error(), HasSubstr("needs its key"));
 }
 
 // --- Proxies ---
