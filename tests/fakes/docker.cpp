@@ -12,6 +12,7 @@
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <cctype>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -83,7 +84,9 @@ void ParseTarget(DockerRequest& r) {
   std::size_t q = target.find('?');
   std::string_view path = target.substr(0, q);
   if (q != std::string_view::npos) r.query = ParseQuery(target.substr(q + 1));
-  if (path.starts_with("/v")) {
+  // The engine's router takes "/v{version:[0-9.]+}" as the prefix; "/version" is a path.
+  if (path.size() > 2 && path.starts_with("/v") &&
+      std::isdigit(static_cast<unsigned char>(path[2]))) {
     std::size_t slash = path.find('/', 1);
     r.api_version = std::string(path.substr(2, slash - 2));
     path = slash == std::string_view::npos ? "/" : path.substr(slash);
@@ -137,6 +140,7 @@ core::Status FakeDockerEngine::Start(const std::string& path) {
 
 void FakeDockerEngine::Stop() {
   if (stopping_.exchange(true)) return;
+  { std::lock_guard lock(mu_); }  // a hung request between its check and its wait still wakes
   stopped_.notify_all();
   if (acceptor_.joinable()) acceptor_.join();
   std::vector<std::thread> threads;
