@@ -9,6 +9,7 @@
 
 #include "core/json.hpp"
 #include "core/time.hpp"
+#include "core/units.hpp"
 #include "rollback/swarm/engine_client.hpp"
 
 namespace obsgate::rollback::swarm {
@@ -464,10 +465,10 @@ ActionResult SwarmOrchestrator::Update(const Target& target, bool rollback,
   }
   // The change was made and must not be repeated; only its end was not seen.
   result.outcome = Outcome::kDone;
-  auto minutes = std::chrono::duration_cast<std::chrono::seconds>(config_.rollout_timeout);
   result.message = "started the rollback of service " + name + " from " + s.image + " to " +
-                   s.previous_image + "; not completed within " + std::to_string(minutes.count()) +
-                   "s (last seen: " + seen + "); follow it with `docker service ps " + name + "`";
+                   s.previous_image + "; not completed within " +
+                   core::FormatDuration(config_.rollout_timeout) + " (last seen: " + seen +
+                   "); follow it with `docker service ps " + name + "`";
   return result;
 }
 

@@ -241,6 +241,19 @@ TEST_F(SwarmRollback, AServiceNeverUpdatedHasNothingToRollBackTo) {
   EXPECT_TRUE(Updates().empty());
 }
 
+TEST_F(SwarmRollback, AServiceNeverUpdatedIsCompleteWithOneRevision) {
+  engine_.AddService("shop_cart", "shop/cart:v1", "shop");
+  auto swarm = Make();
+  auto status = swarm->Status({"shop", "cart"});
+  ASSERT_TRUE(status.ok()) << status.error();
+  EXPECT_EQ(status->state, RolloutStatus::State::kComplete);
+  EXPECT_THAT(status->message, HasSubstr("never updated"));
+  auto revisions = swarm->Revisions({"shop", "cart"});
+  ASSERT_TRUE(revisions.ok()) << revisions.error();
+  ASSERT_EQ(revisions->size(), 1u);
+  EXPECT_EQ((*revisions)[0].version, "v1");
+}
+
 TEST_F(SwarmRollback, AnUnknownServiceFailsWithAHint) {
   ActionResult r = Make()->RollBack({"shop", "nope"});
 
