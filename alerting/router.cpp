@@ -228,6 +228,37 @@ bool Router::Muted(const AlertSnapshot& alert, std::string* why) const {
   return false;
 }
 
+int Router::Announce(const AlertSnapshot& event) {
+  std::vector<Notification> out;
+  {
+    std::lock_guard lock(mu_);
+    std::string why;
+    if (Muted(event, &why)) return 0;
+    std::vector<const Route*> routes;
+    Match(*root_, event.labels, routes);
+    for (const Route* route : routes) {
+      Notification n;
+      n.id = NewNotificationId();
+      n.receiver = route->receiver;
+      LabelSet group;
+      for (const char* name : {"alertname", "namespace", "deployment"}) {
+        if (auto it = event.labels.find(name); it != event.labels.end()) group[name] = it->second;
+      }
+      n.group_key = route->key + ":" + LabelSetText(group);
+      n.status = event.status;
+      n.group_labels = std::move(group);
+      n.alerts = {event};
+      n.common_labels = event.labels;
+      n.common_annotations = event.annotations;
+      n.created_at = clock_.Now();
+      n.external_url = external_url_;
+      out.push_back(std::move(n));
+    }
+  }
+  for (Notification& n : out) send_(std::move(n));
+  return static_cast<int>(out.size());
+}
+
 int Router::Flush() {
   core::TimePoint now = clock_.Now();
   std::vector<Notification> out;

@@ -41,6 +41,10 @@ class Router : public rules::AlertListener {
   // Firing and resolved alerts with notify set; pending ones wait until they fire.
   void OnAlert(const rules::Alert& alert, rules::AlertState from) override;
   void Update(const AlertSnapshot& alert);
+  // An event, not a state (a rollback done or refused): routed like an alert and sent at once
+  // to each matching route's receiver, without grouping or repeats; silences still apply.
+  // Returns how many notifications went out.
+  int Announce(const AlertSnapshot& event);
   // Sends every group whose time has come. Returns how many notifications went out.
   int Flush();
   // Groups and their alerts, for GET /api/v1/alerts/groups.

@@ -42,6 +42,7 @@ class Alerting {
   ~Alerting();
 
   rules::AlertListener& listener();
+  alerting::Router& router() { return *router_; }
   // /api/v1/silences (GET, POST), /api/v1/silences/{id} (DELETE), /api/v1/notifications,
   // /api/v1/alerts/groups.
   void InstallRoutes(server::HttpServer& server);

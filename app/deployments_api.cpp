@@ -1,6 +1,5 @@
 #include "app/deployments_api.hpp"
 
-
 #include "core/json.hpp"
 #include "core/time.hpp"
 

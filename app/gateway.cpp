@@ -10,6 +10,7 @@
 #include "app/alerting.hpp"
 #include "app/deployments_api.hpp"
 #include "app/ingest.hpp"
+#include "app/rollbacks.hpp"
 #include "app/rules_setup.hpp"
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
@@ -125,6 +126,11 @@ core::Status Gateway::Start() {
   if (!alerting) return core::Error{alerting.error()};
   alerting_ = std::move(alerting).value();
   alerting_->InstallRoutes(*server_);
+  auto rollbacks =
+      Rollbacks::Create(config_, env_, *clock_, *store_, &alerting_->router(), *registry_);
+  if (!rollbacks) return core::Error{rollbacks.error()};
+  rollbacks_ = std::move(rollbacks).value();
+  rollbacks_->InstallRoutes(*server_);
   auto engine = MakeEngine(config_);
   if (!engine) return core::Error{engine.error()};
   {
@@ -135,6 +141,7 @@ core::Status Gateway::Start() {
   core::Status s = server_->Start();
   if (!s) return s;
   alerting_->Start();
+  rollbacks_->Start();
   ticker_ = std::thread([this] { TickLoop(); });
   if (core::Status started = ingest_->Start(); !started) {
     Stop();
@@ -161,6 +168,7 @@ void Gateway::Stop() {
     tick_cv_.notify_all();
     ticker_.join();
   }
+  if (rollbacks_) rollbacks_->Stop();
   if (alerting_) alerting_->Stop();
   if (was_ready) {
     log::Info("obsgate stopped", {{"clean", clean}});
@@ -188,9 +196,12 @@ core::Status Gateway::Reload() {
   }
   if (!(load.config->server == config_.server) || !(load.config->windows == config_.windows) ||
       !(load.config->sources == config_.sources) || !(load.config->classify == config_.classify) ||
-      !(load.config->alerting == config_.alerting) || load.config->data_dir != config_.data_dir) {
+      !(load.config->alerting == config_.alerting) || load.config->data_dir != config_.data_dir ||
+      !(load.config->orchestrator == config_.orchestrator) ||
+      !(load.config->rollback == config_.rollback)) {
     log::Warn(
-        "listen, server, windows, sources, classify, route, receivers and data_dir "
+        "listen, server, windows, sources, classify, route, receivers, orchestrator, rollback and "
+        "data_dir "
         "settings change only on restart",
         {{"hint", "restart obsgate to apply them"}});
   }
@@ -209,6 +220,8 @@ core::Status Gateway::Reload() {
   load.config->classify = config_.classify;
   load.config->alerting = config_.alerting;
   load.config->data_dir = config_.data_dir;
+  load.config->orchestrator = config_.orchestrator;
+  load.config->rollback = config_.rollback;
   config_ = std::move(*load.config);
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());
@@ -228,6 +241,7 @@ core::Result<std::shared_ptr<rules::RuleEngine>> Gateway::MakeEngine(const core:
   std::shared_ptr<rules::RuleEngine> shared = std::move(engine).value();
   shared->AddListener(log_alerts_.get());
   if (alerting_) shared->AddListener(&alerting_->listener());
+  if (rollbacks_) shared->AddListener(&rollbacks_->listener());
   return shared;
 }
 

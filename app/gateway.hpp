@@ -34,6 +34,7 @@ namespace obsgate::app {
 
 class Ingest;
 class Alerting;
+class Rollbacks;
 
 // The running gateway: configuration, the HTTP surface and the components wired to it.
 // Start/Stop from the main thread; Reload is thread-safe (SIGHUP and POST /-/reload).
@@ -77,7 +78,8 @@ class Gateway {
   mutable std::mutex engine_mu_;
   std::shared_ptr<rules::RuleEngine> engine_;  // guarded by engine_mu_
   std::unique_ptr<rules::AlertListener> log_alerts_;
-  std::unique_ptr<Alerting> alerting_;  // set by Start()
+  std::unique_ptr<Alerting> alerting_;    // set by Start()
+  std::unique_ptr<Rollbacks> rollbacks_;  // set by Start()
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<Ingest> ingest_;
   std::thread ticker_;

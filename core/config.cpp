@@ -616,6 +616,80 @@ void ReadAlerting(ConfigReader& reader, ConfigMap& top, AlertingConfig& a) {
   }
 }
 
+void ReadOrchestrator(ConfigReader& reader, ConfigMap& m, OrchestratorConfig& out) {
+  int kinds = 0;
+  if (auto k = m.Map("kubernetes")) {
+    ++kinds;
+    KubernetesOrchestratorConfig c;
+    if (auto v = k->Bool("in_cluster")) c.in_cluster = *v;
+    if (auto v = k->String("kubeconfig")) c.kubeconfig = *v;
+    if (auto v = k->String("context")) c.context = *v;
+    if (c.in_cluster && (!c.kubeconfig.empty() || !c.context.empty())) {
+      k->Report("in_cluster", "in_cluster uses the service account; drop kubeconfig and context");
+    }
+    PositiveDuration(*k, "timeout", c.timeout);
+    PositiveDuration(*k, "resync", c.resync);
+    if (auto v = k->StringList("namespaces")) c.namespaces = std::move(*v);
+    k->Finish();
+    out.spec = std::move(c);
+  }
+  if (auto sw = m.Map("swarm")) {
+    ++kinds;
+    SwarmOrchestratorConfig c;
+    if (auto v = sw->String("host")) {
+      if (!v->starts_with("unix://") && !v->starts_with("tcp://")) {
+        sw->Report("host", "\"" + *v + "\" is not unix:///path or tcp://host:port");
+      }
+      c.host = *v;
+    }
+    if (auto tls = sw->Map("tls")) {
+      if (auto v = tls->String("ca_file")) c.ca_file = *v;
+      if (auto v = tls->String("cert_file")) c.cert_file = *v;
+      if (auto v = tls->String("key_file")) c.key_file = *v;
+      tls->Finish();
+    }
+    PositiveDuration(*sw, "timeout", c.timeout);
+    PositiveDuration(*sw, "rollout_timeout", c.rollout_timeout);
+    sw->Finish();
+    out.spec = std::move(c);
+  }
+  if (auto e = m.Map("exec")) {
+    ++kinds;
+    ExecOrchestratorConfig c;
+    if (auto v = e->StringList("rollback")) c.rollback = std::move(*v);
+    if (c.rollback.empty()) {
+      e->Report("rollback", "name the command as a list, like [helm, rollback, \"{deployment}\"]");
+    }
+    if (auto v = e->StringList("set_image")) c.set_image = std::move(*v);
+    if (auto v = e->StringList("status")) c.status = std::move(*v);
+    PositiveDuration(*e, "timeout", c.timeout);
+    e->Finish();
+    out.spec = std::move(c);
+  }
+  m.Finish();
+  if (kinds > 1) {
+    reader.Report(m.node(), m.path(), "one orchestrator: kubernetes:, swarm: or exec:");
+  }
+}
+
+void ReadRollback(ConfigMap& m, RollbackConfig& r) {
+  PositiveDuration(m, "only_within", r.only_within);
+  if (auto v = m.Duration("cooldown")) r.cooldown = *v;
+  if (auto v = m.Int("max_per_hour", 0, 1000)) r.max_per_hour = static_cast<int>(*v);
+  if (auto v = m.Bool("dry_run")) r.dry_run = *v;
+  if (auto v = m.String("mode")) {
+    if (*v == "pause") {
+      r.pause = true;
+    } else if (*v != "auto") {
+      m.Report("mode", "\"" + *v + "\" is not a mode; use auto (act) or pause (wait for a person)");
+    }
+  }
+  if (auto v = m.Bool("require_healthy_baseline")) r.require_healthy_baseline = *v;
+  if (auto v = m.Percent("baseline_max_error_rate")) r.baseline_max_error_rate = *v;
+  PositiveDuration(m, "timeout", r.timeout);
+  m.Finish();
+}
+
 }  // namespace
 
 Result<std::pair<std::string, std::uint16_t>> ParseListenAddress(std::string_view text) {
@@ -670,6 +744,8 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     if (auto classify = top.Map("classify")) ReadClassify(*classify, config.classify);
     if (top.Has("rules")) config.rules_given = true;
     ReadAlerting(reader, top, config.alerting);
+    if (auto o = top.Map("orchestrator")) ReadOrchestrator(reader, *o, config.orchestrator);
+    if (auto r = top.Map("rollback")) ReadRollback(*r, config.rollback);
     if (auto v = top.String("external_url")) {
       if (!IsHttpUrl(*v)) top.Report("external_url", "\"" + *v + "\" is not an http(s):// URL");
       config.alerting.external_url = *v;

@@ -309,7 +309,7 @@ struct SwarmOrchestratorConfig {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
-  Duration timeout = std::chrono::seconds(10);          // one API call
+  Duration timeout = std::chrono::seconds(10);         // one API call
   Duration rollout_timeout = std::chrono::minutes(5);  // waiting for rollback_completed
 
   bool operator==(const SwarmOrchestratorConfig&) const = default;
@@ -335,6 +335,23 @@ struct OrchestratorConfig {
   bool operator==(const OrchestratorConfig&) const = default;
 };
 
+// The guards an automatic rollback must pass, each explained when it refuses.
+struct RollbackConfig {
+  // Only a version younger than this is rolled back: an old, stable version failing points at
+  // something else (a dependency, the database), which undoing the release would not fix.
+  Duration only_within = std::chrono::minutes(30);
+  Duration cooldown = std::chrono::minutes(10);  // per deployment, after a rollback
+  int max_per_hour = 3;                          // across all deployments
+  bool dry_run = false;                          // decide and announce, never act
+  bool pause = false;  // mode: pause — announce and wait for a person instead of acting
+  // The previous version must exist and be healthy (now, or over its last window of traffic).
+  bool require_healthy_baseline = true;
+  double baseline_max_error_rate = 0.01;
+  Duration timeout = std::chrono::minutes(5);  // the orchestrator's whole rollback, with retries
+
+  bool operator==(const RollbackConfig&) const = default;
+};
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
@@ -345,6 +362,8 @@ struct Config {
   std::vector<RuleConfig> rules;
   bool rules_given = false;  // false: the built-in default rules apply
   AlertingConfig alerting;
+  OrchestratorConfig orchestrator;
+  RollbackConfig rollback;
   // The outbox, silences and other state that must survive a restart; relative to the working
   // directory, like Prometheus's data/.
   std::string data_dir = "data";

@@ -1,0 +1,37 @@
+#include <type_traits>
+
+#include "app/rollbacks.hpp"
+#include "rollback/exec/exec_orchestrator.hpp"
+#include "rollback/swarm/swarm_orchestrator.hpp"
+
+namespace obsgate::app {
+namespace {
+
+template <typename T>
+core::Result<std::unique_ptr<rollback::Orchestrator>> Upcast(core::Result<std::unique_ptr<T>> r) {
+  if (!r) return core::Error{r.error()};
+  return std::unique_ptr<rollback::Orchestrator>(std::move(r).value());
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<rollback::Orchestrator>> MakeOrchestrator(
+    const core::OrchestratorConfig& config, const core::Env& env, const core::Clock& clock) {
+  (void)env;
+  return std::visit(
+      [&](const auto& c) -> core::Result<std::unique_ptr<rollback::Orchestrator>> {
+        using C = std::decay_t<decltype(c)>;
+        if constexpr (std::is_same_v<C, std::monostate>) {
+          return std::unique_ptr<rollback::Orchestrator>();
+        } else if constexpr (std::is_same_v<C, core::SwarmOrchestratorConfig>) {
+          return Upcast(rollback::swarm::SwarmOrchestrator::Create(c, clock));
+        } else if constexpr (std::is_same_v<C, core::ExecOrchestratorConfig>) {
+          return Upcast(rollback::exec::ExecOrchestrator::Create(c, clock));
+        } else {
+          return core::Error{"kubernetes: not built in"};
+        }
+      },
+      config.spec);
+}
+
+}  // namespace obsgate::app

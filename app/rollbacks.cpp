@@ -1,0 +1,87 @@
+#include "app/rollbacks.hpp"
+
+#include "alerting/router.hpp"
+#include "core/atomic_file.hpp"
+#include "rollback/audit.hpp"
+#include "rollback/controller.hpp"
+#include "server/http_server.hpp"
+
+namespace obsgate::app {
+namespace {
+
+// A decision as the alerting router carries it: an event under alertname ObsgateRollback.
+alerting::AlertSnapshot Announcement(const rollback::RollbackEvent& e) {
+  alerting::AlertSnapshot a;
+  a.fingerprint = "rollback-" + e.id;
+  a.status = "firing";
+  bool acted = e.result == "rolled_back" || e.result == "failed";
+  a.labels = {{"alertname", "ObsgateRollback"},
+              {"namespace", e.target.ns},
+              {"deployment", e.target.deployment},
+              {"version", e.bad_version},
+              {"result", e.result},
+              {"severity", acted ? "critical" : "warning"}};
+  std::string name = e.target.ns + "/" + e.target.deployment + " " + e.bad_version;
+  std::string to = e.to_version.empty() ? e.baseline_version : e.to_version;
+  if (e.result == "rolled_back") {
+    a.action =
+        "Rolled back to " + to + (e.to_revision.empty() ? "" : " (revision " + e.to_revision + ")");
+    a.annotations["summary"] = name + " rolled back to " + to;
+  } else if (e.result == "dry_run") {
+    a.action = "Would roll back to " + to + " (dry run)";
+    a.annotations["summary"] = name + " would be rolled back (dry run)";
+  } else if (e.result == "paused") {
+    a.action = "Waiting for a person: obsgate rollback " + e.target.ns + "/" + e.target.deployment;
+    a.annotations["summary"] = name + " should be rolled back; waiting for a person";
+  } else if (e.result == "refused") {
+    a.action = "Not rolled back: " + e.guard;
+    a.annotations["summary"] = name + " not rolled back (" + e.guard + ")";
+  } else {
+    a.action = "Rollback " + e.result;
+    a.annotations["summary"] = name + ": rollback " + e.result;
+  }
+  a.annotations["description"] = e.message.empty() ? e.reason : e.message;
+  a.starts_at = e.at;
+  for (const auto& [k, v] : e.values) a.values.emplace_back(k.substr(0, k.find('(')), v);
+  a.baseline_version = e.baseline_version;
+  return a;
+}
+
+}  // namespace
+
+core::Result<std::unique_ptr<Rollbacks>> Rollbacks::Create(
+    const core::Config& config, const core::Env& env, const core::Clock& clock,
+    const rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry) {
+  std::unique_ptr<Rollbacks> r(new Rollbacks());
+  if (core::Status s = core::MakeDirectories(config.data_dir); !s) return core::Error{s.error()};
+  auto audit = rollback::AuditLog::Open(config.data_dir + "/rollbacks.jsonl");
+  if (!audit) return core::Error{audit.error()};
+  r->audit_ = std::move(audit).value();
+  auto orchestrator = MakeOrchestrator(config.orchestrator, env, clock);
+  if (!orchestrator) return core::Error{"orchestrator: " + orchestrator.error()};
+  r->controller_ = std::make_unique<rollback::RollbackController>(
+      std::move(orchestrator).value(), config.rollback, store, *r->audit_, clock,
+      [router](const rollback::RollbackEvent& e) {
+        if (router) router->Announce(Announcement(e));
+      },
+      registry);
+  return r;
+}
+
+Rollbacks::~Rollbacks() { Stop(); }
+
+rules::AlertListener& Rollbacks::listener() { return *controller_; }
+
+void Rollbacks::Start() { controller_->Start(); }
+
+void Rollbacks::Stop() {
+  if (controller_) controller_->Stop();
+}
+
+void Rollbacks::InstallRoutes(server::HttpServer& server) {
+  server.Route("GET", "/api/v1/rollbacks", "api_rollbacks", [this](const server::Request&) {
+    return server::Response::Json(200, audit_->RecentJson());
+  });
+}
+
+}  // namespace obsgate::app

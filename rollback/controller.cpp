@@ -1,0 +1,262 @@
+#include "rollback/controller.hpp"
+
+#include <prometheus/counter.h>
+#include <prometheus/registry.h>
+
+#include <random>
+
+#include "core/log.hpp"
+
+namespace obsgate::rollback {
+namespace {
+
+std::string NewId(core::TimePoint at, std::uint64_t n) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char out[40];
+  std::snprintf(
+      out, sizeof out, "%llx-%llx-%04llx",
+      static_cast<unsigned long long>(
+          std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count()),
+      static_cast<unsigned long long>(rng() & 0xffffff),
+      static_cast<unsigned long long>(n & 0xffff));
+  return out;
+}
+
+// The first measurement whose name is `name` followed by its window, like
+// "baseline.error_rate(5m)".
+std::optional<double> Measured(const rules::Alert& a, std::string_view name) {
+  for (const rules::Measurement& m : a.measurements) {
+    if (m.name.starts_with(name) && m.name.size() > name.size() && m.name[name.size()] == '(') {
+      return m.value;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+RollbackController::RollbackController(std::unique_ptr<Orchestrator> orchestrator,
+                                       core::RollbackConfig config, const rules::WindowStore& store,
+                                       AuditLog& audit, const core::Clock& clock, Announce announce,
+                                       prometheus::Registry& registry)
+    : orchestrator_(std::move(orchestrator)),
+      config_(config),
+      store_(store),
+      audit_(audit),
+      clock_(clock),
+      announce_(std::move(announce)),
+      guard_(config, clock),
+      results_(prometheus::BuildCounter()
+                   .Name("obsgate_rollbacks_total")
+                   .Help("Rollback decisions by deployment and result (rolled_back, skipped, "
+                         "failed, refused, dry_run, paused, no_orchestrator).")
+                   .Register(registry)) {}
+
+RollbackController::~RollbackController() { Stop(); }
+
+void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
+  if (!a.rollback || a.state != rules::AlertState::kFiring) return;
+  Candidate c;
+  c.target = {a.series.ns, a.series.deployment};
+  c.bad_version = a.series.version;
+  c.baseline_version = a.baseline_version;
+  c.origin = Candidate::Origin::kRule;
+  for (const rules::VersionInfo& v : store_.Versions(a.series.ns, a.series.deployment)) {
+    if (v.version == a.series.version) {
+      c.age = std::chrono::duration_cast<core::Duration>(store_.LastTick() - v.first_seen);
+    }
+  }
+  // The baseline as the rule judged it (over the same seconds, or its last window of traffic);
+  // else its last 5 minutes in the store.
+  c.baseline_error_rate = Measured(a, "baseline.error_rate");
+  if (!c.baseline_error_rate && !c.baseline_version.empty()) {
+    auto w = store_.Window({a.series.ns, a.series.deployment, c.baseline_version},
+                           std::chrono::minutes(5));
+    if (w) c.baseline_error_rate = w->ErrorRate();
+  }
+  Decision d = guard_.Decide(c);
+  if (d.verdict == Decision::Verdict::kDuplicate) return;
+  RollbackEvent e;
+  e.at = clock_.Now();
+  e.target = c.target;
+  e.bad_version = c.bad_version;
+  e.baseline_version = c.baseline_version;
+  e.origin = "rule " + a.rule;
+  e.verdict = VerdictName(d.verdict);
+  e.guard = d.guard;
+  e.reason = d.reason;
+  for (const rules::Measurement& m : a.measurements) {
+    if (m.value) e.values.emplace_back(m.name, *m.value);
+  }
+  {
+    std::lock_guard lock(mu_);
+    e.id = NewId(e.at, next_id_++);
+  }
+  switch (d.verdict) {
+    case Decision::Verdict::kAct: {
+      std::lock_guard lock(mu_);
+      queue_.push_back(Job{std::move(e), ""});
+      changed_.notify_all();
+      return;
+    }
+    case Decision::Verdict::kDryRun:
+      e.result = "dry_run";
+      break;
+    case Decision::Verdict::kPause:
+      e.result = "paused";
+      break;
+    default:
+      e.result = "refused";
+      break;
+  }
+  e.message = d.reason;
+  Finish(e);
+}
+
+void RollbackController::Finish(RollbackEvent& e) {
+  if (core::Status s = audit_.Append(e); !s) {
+    log::Error("cannot write the rollback audit log", {{"error", s.error()}});
+  }
+  results_
+      .Add({{"namespace", e.target.ns}, {"deployment", e.target.deployment}, {"result", e.result}})
+      .Increment();
+  log::Level level =
+      e.result == "rolled_back" || e.result == "failed" ? log::Level::kWarn : log::Level::kInfo;
+  log::Write(level, "rollback " + e.result,
+             {{"namespace", e.target.ns},
+              {"deployment", e.target.deployment},
+              {"version", e.bad_version},
+              {"to_version", e.to_version},
+              {"guard", e.guard},
+              {"message", e.message}});
+  if (announce_) announce_(e);
+}
+
+void RollbackController::Act(Job& job) {
+  RollbackEvent& e = job.event;
+  if (!orchestrator_) {
+    e.result = "no_orchestrator";
+    e.message = "a rollback of " + e.target.ns + "/" + e.target.deployment + " " + e.bad_version +
+                " was decided, but no orchestrator is configured; add orchestrator: to act";
+    guard_.Acted(e.target, e.bad_version, false);
+    Finish(e);
+    return;
+  }
+  auto deadline = std::chrono::steady_clock::now() + config_.timeout;
+  auto wait = std::chrono::seconds(1);
+  ActionResult r;
+  for (;;) {
+    r = orchestrator_->RollBack(e.target, job.to_revision);
+    if (r.outcome != ActionResult::Outcome::kRetry ||
+        std::chrono::steady_clock::now() + wait > deadline) {
+      break;
+    }
+    log::Warn("rollback not done yet; retrying",
+              {{"deployment", e.target.deployment}, {"message", r.message}});
+    std::unique_lock lock(mu_);
+    if (changed_.wait_for(lock, wait, [this] { return stop_; })) break;
+    wait = std::min<std::chrono::seconds>(wait * 2, std::chrono::seconds(30));
+  }
+  e.message = r.message;
+  e.detail = r.detail;
+  e.from_version = r.from_version.empty() ? e.bad_version : r.from_version;
+  e.to_version = r.to_version;
+  switch (r.outcome) {
+    case ActionResult::Outcome::kDone:
+      e.result = "rolled_back";
+      break;
+    case ActionResult::Outcome::kSkipped:
+      e.result = "skipped";
+      break;
+    default:
+      e.result = "failed";
+      break;
+  }
+  guard_.Acted(e.target, e.bad_version, r.outcome == ActionResult::Outcome::kDone);
+  Finish(e);
+}
+
+RollbackEvent RollbackController::RollBackNow(const Target& target, const std::string& bad_version,
+                                              const std::string& to_revision,
+                                              Candidate::Origin origin, std::string origin_text,
+                                              bool dry_run) {
+  Candidate c;
+  c.target = target;
+  c.bad_version = bad_version;
+  c.origin = origin;
+  Decision d = guard_.Decide(c);
+  RollbackEvent e;
+  e.at = clock_.Now();
+  e.target = target;
+  e.bad_version = bad_version;
+  e.origin = std::move(origin_text);
+  e.verdict = VerdictName(d.verdict);
+  e.guard = d.guard;
+  e.reason = d.reason;
+  e.to_revision = to_revision;
+  {
+    std::lock_guard lock(mu_);
+    e.id = NewId(e.at, next_id_++);
+  }
+  if (d.verdict == Decision::Verdict::kAct && dry_run) {
+    e.verdict = VerdictName(Decision::Verdict::kDryRun);
+    e.result = "dry_run";
+    e.message = "dry run: " + target.ns + "/" + target.deployment + " would be rolled back" +
+                (to_revision.empty() ? "" : " to revision " + to_revision);
+    guard_.Acted(target, bad_version, false);
+    Finish(e);
+    return e;
+  }
+  if (d.verdict != Decision::Verdict::kAct) {
+    e.result = d.verdict == Decision::Verdict::kDryRun ? "dry_run" : "refused";
+    e.message = d.reason;
+    Finish(e);
+    return e;
+  }
+  Job job{e, to_revision};
+  Act(job);
+  return job.event;
+}
+
+void RollbackController::Loop() {
+  for (;;) {
+    Job job;
+    {
+      std::unique_lock lock(mu_);
+      changed_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (stop_ && queue_.empty()) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      ++busy_;
+    }
+    Act(job);
+    {
+      std::lock_guard lock(mu_);
+      --busy_;
+    }
+    changed_.notify_all();
+  }
+}
+
+void RollbackController::Start() {
+  std::lock_guard lock(mu_);
+  if (worker_.joinable()) return;
+  stop_ = false;
+  worker_ = std::thread([this] { Loop(); });
+}
+
+void RollbackController::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void RollbackController::Drain() {
+  std::unique_lock lock(mu_);
+  changed_.wait(lock, [this] { return queue_.empty() && busy_ == 0; });
+}
+
+}  // namespace obsgate::rollback

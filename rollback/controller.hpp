@@ -1,0 +1,81 @@
+#pragma once
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "rollback/audit.hpp"
+#include "rollback/guard.hpp"
+#include "rollback/orchestrator.hpp"
+#include "rules/rule_engine.hpp"
+#include "rules/window_store.hpp"
+
+namespace prometheus {
+class Registry;
+class Counter;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace obsgate::rollback {
+
+// Turns firing alerts of rules with the rollback action into decisions (through the guard) and
+// the decisions into orchestrator calls, each audited and announced. Decisions are made on the
+// evaluation thread; orchestrator calls run on the controller's own thread. Thread-safe.
+class RollbackController : public rules::AlertListener {
+ public:
+  // Told of every decision once it is final (acted, refused, dry run, paused, failed).
+  using Announce = std::function<void(const RollbackEvent&)>;
+
+  // `orchestrator` may be null: decisions are then audited and announced, never acted on.
+  RollbackController(std::unique_ptr<Orchestrator> orchestrator, core::RollbackConfig config,
+                     const rules::WindowStore& store, AuditLog& audit, const core::Clock& clock,
+                     Announce announce, prometheus::Registry& registry);
+  ~RollbackController() override;
+
+  void OnAlert(const rules::Alert& alert, rules::AlertState from) override;
+  // A person's or a pipeline's rollback, decided and acted on the calling thread.
+  RollbackEvent RollBackNow(const Target& target, const std::string& bad_version,
+                            const std::string& to_revision, Candidate::Origin origin,
+                            std::string origin_text, bool dry_run);
+  RollbackGuard& guard() { return guard_; }
+  Orchestrator* orchestrator() { return orchestrator_.get(); }
+
+  void Start();
+  void Stop();
+  // Waits until every decision queued so far has been acted on (tests and shutdown).
+  void Drain();
+
+ private:
+  struct Job {
+    RollbackEvent event;
+    std::string to_revision;
+  };
+  void Finish(RollbackEvent& e);
+  void Act(Job& job);
+  void Loop();
+
+  std::unique_ptr<Orchestrator> orchestrator_;
+  core::RollbackConfig config_;
+  const rules::WindowStore& store_;
+  AuditLog& audit_;
+  const core::Clock& clock_;
+  Announce announce_;
+  RollbackGuard guard_;
+  prometheus::Family<prometheus::Counter>& results_;
+  std::mutex mu_;
+  std::condition_variable changed_;
+  std::deque<Job> queue_;
+  int busy_ = 0;
+  bool stop_ = false;
+  std::thread worker_;
+  std::uint64_t next_id_ = 0;
+};
+
+}  // namespace obsgate::rollback

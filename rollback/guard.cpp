@@ -1,0 +1,140 @@
+#include "rollback/guard.hpp"
+
+#include <tuple>
+
+#include "core/units.hpp"
+
+namespace obsgate::rollback {
+namespace {
+
+std::string Pct(double fraction) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.2f%%", fraction * 100);
+  return buf;
+}
+
+std::string Name(const Candidate& c) {
+  return c.target.ns + "/" + c.target.deployment + " " + c.bad_version;
+}
+
+}  // namespace
+
+const char* VerdictName(Decision::Verdict v) {
+  switch (v) {
+    case Decision::Verdict::kAct:
+      return "act";
+    case Decision::Verdict::kDryRun:
+      return "dry_run";
+    case Decision::Verdict::kPause:
+      return "pause";
+    case Decision::Verdict::kRefused:
+      return "refused";
+    case Decision::Verdict::kDuplicate:
+      return "duplicate";
+  }
+  return "refused";
+}
+
+RollbackGuard::RollbackGuard(core::RollbackConfig config, const core::Clock& clock)
+    : config_(config), clock_(clock) {}
+
+Decision RollbackGuard::Decide(const Candidate& c) {
+  using V = Decision::Verdict;
+  core::TimePoint now = clock_.Now();
+  std::lock_guard lock(mu_);
+  auto decided = std::make_tuple(c.target.ns, c.target.deployment, c.bad_version);
+  if (decided_.contains(decided)) {
+    return {V::kDuplicate, "duplicate",
+            Name(c) + " was decided already; one decision per deployment and version"};
+  }
+  Key key = KeyOf(c.target);
+  if (auto m = contract_.find(key);
+      m != contract_.end() && c.origin != Candidate::Origin::kPerson) {
+    return {V::kRefused, "migration",
+            "the schema of " + c.target.ns + "/" + c.target.deployment +
+                " went past a contract-phase migration (" + m->second +
+                "); older code may not run on it. Roll forward, or roll back by hand after "
+                "checking the schema"};
+  }
+  if (c.origin == Candidate::Origin::kRule) {
+    if (!c.age) {
+      return {V::kRefused, "only_within",
+              "the age of " + Name(c) + " is unknown; only versions known to be younger than " +
+                  core::FormatDuration(config_.only_within) + " are rolled back automatically"};
+    }
+    if (*c.age > config_.only_within) {
+      return {V::kRefused, "only_within",
+              Name(c) + " has served for " + core::FormatDuration(*c.age) + ", longer than " +
+                  core::FormatDuration(config_.only_within) +
+                  ": an old version failing points at something else (a dependency, the data), "
+                  "which a rollback would not fix"};
+    }
+  }
+  if (c.origin != Candidate::Origin::kPerson && config_.require_healthy_baseline) {
+    if (c.baseline_version.empty()) {
+      return {V::kRefused, "baseline",
+              "no earlier version of " + c.target.ns + "/" + c.target.deployment +
+                  " has been seen, so there is nothing known to be good to go back to"};
+    }
+    if (!c.baseline_error_rate) {
+      return {V::kRefused, "baseline",
+              "the baseline " + c.baseline_version + " has no traffic to judge it by"};
+    }
+    if (*c.baseline_error_rate > config_.baseline_max_error_rate) {
+      return {V::kRefused, "baseline",
+              "the baseline " + c.baseline_version + " fails too (" + Pct(*c.baseline_error_rate) +
+                  " errors, above " + Pct(config_.baseline_max_error_rate) +
+                  "): rolling back would not help; look for a shared cause"};
+    }
+  }
+  if (auto last = last_rollback_.find(key);
+      last != last_rollback_.end() && now - last->second < config_.cooldown) {
+    return {
+        V::kRefused, "cooldown",
+        c.target.ns + "/" + c.target.deployment + " was rolled back " +
+            core::FormatDuration(std::chrono::duration_cast<core::Duration>(now - last->second)) +
+            " ago, within the cooldown of " + core::FormatDuration(config_.cooldown)};
+  }
+  while (!recent_.empty() && now - recent_.front() >= std::chrono::hours(1)) recent_.pop_front();
+  if (static_cast<int>(recent_.size()) >= config_.max_per_hour) {
+    return {V::kRefused, "max_per_hour",
+            std::to_string(recent_.size()) + " rollbacks in the last hour reach max_per_hour (" +
+                std::to_string(config_.max_per_hour) +
+                "); so many bad releases at once points at something shared"};
+  }
+  decided_.insert(decided);
+  if (config_.pause && c.origin == Candidate::Origin::kRule) {
+    return {V::kPause, "pause",
+            "mode is pause: " + Name(c) + " would be rolled back to " + c.baseline_version +
+                "; run obsgate rollback " + c.target.ns + "/" + c.target.deployment + " to do it"};
+  }
+  if (config_.dry_run) {
+    return {V::kDryRun, "dry_run",
+            "dry run: " + Name(c) + " would be rolled back" +
+                (c.baseline_version.empty() ? "" : " to " + c.baseline_version)};
+  }
+  return {V::kAct, "", Name(c) + " passed every guard"};
+}
+
+void RollbackGuard::Acted(const Target& target, const std::string& bad_version, bool done) {
+  core::TimePoint now = clock_.Now();
+  std::lock_guard lock(mu_);
+  if (!done) {
+    decided_.erase(std::make_tuple(target.ns, target.deployment, bad_version));
+    return;
+  }
+  last_rollback_[KeyOf(target)] = now;
+  recent_.push_back(now);
+}
+
+void RollbackGuard::MarkContractMigration(const Target& target, std::string migration) {
+  std::lock_guard lock(mu_);
+  contract_[KeyOf(target)] = std::move(migration);
+}
+
+void RollbackGuard::ClearContractMigration(const Target& target) {
+  std::lock_guard lock(mu_);
+  contract_.erase(KeyOf(target));
+}
+
+}  // namespace obsgate::rollback
