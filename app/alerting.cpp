@@ -85,6 +85,8 @@ void Alerting::Stop() {
 
 void Alerting::Tick() { router_->Flush(); }
 
+std::size_t Alerting::pending() const { return outbox_->depth(); }
+
 void Alerting::InstallRoutes(server::HttpServer& server) {
   using server::Request;
   using server::Response;

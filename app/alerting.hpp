@@ -51,6 +51,8 @@ class Alerting {
   void Stop();
   // On each tick: groups whose time has come are sent.
   void Tick();
+  // Notifications in the outbox not yet delivered or given up.
+  std::size_t pending() const;
 
  private:
   Alerting() = default;

@@ -12,6 +12,7 @@
 #include "app/default_config.hpp"
 #include "app/gateway.hpp"
 #include "app/metrics_dump.hpp"
+#include "app/rollback_cli.hpp"
 #include "app/rules_setup.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
@@ -142,6 +143,10 @@ const std::vector<Command>& Commands() {
        [](const std::vector<std::string>& a) { return Analyze(a); }},
       {"metrics-dump", "print the families and samples of one /metrics URL or file",
        kMetricsDumpHelp, [](const std::vector<std::string>& a) { return MetricsDump(a); }},
+      {"rollback", "roll a deployment back now, through the orchestrator and the guards",
+       kRollbackHelp, RollbackCommand},
+      {"revisions", "list a deployment's revisions as the orchestrator keeps them",
+       kRevisionsHelp, RevisionsCommand},
   };
   return commands;
 }
@@ -160,10 +165,12 @@ void PrintHelp() {
 }  // namespace
 
 int RunCli(const std::vector<std::string>& all) {
+  // A person's one-off commands print their own result; the log says only what went wrong.
+  bool one_off = !all.empty() && (all[0] == "rollback" || all[0] == "revisions");
   if (const char* level = std::getenv("LOG_LEVEL")) {
     log::Init(level);
   } else {
-    log::Init("");
+    log::Init(one_off ? "warn" : "");
   }
   std::vector<std::string> args = all;
   if (!args.empty() && (args[0] == "--version" || args[0] == "version")) {

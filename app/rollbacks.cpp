@@ -21,14 +21,17 @@ alerting::AlertSnapshot Announcement(const rollback::RollbackEvent& e) {
               {"version", e.bad_version},
               {"result", e.result},
               {"severity", acted ? "critical" : "warning"}};
-  std::string name = e.target.ns + "/" + e.target.deployment + " " + e.bad_version;
+  std::string name = e.target.ns + "/" + e.target.deployment +
+                     (e.bad_version.empty() ? "" : " " + e.bad_version);
   std::string to = e.to_version.empty() ? e.baseline_version : e.to_version;
+  if (to.empty() && !e.to_revision.empty()) to = "revision " + e.to_revision;
+  std::string to_text = to.empty() ? "its previous revision" : to;
   if (e.result == "rolled_back") {
     a.action =
         "Rolled back to " + to + (e.to_revision.empty() ? "" : " (revision " + e.to_revision + ")");
     a.annotations["summary"] = name + " rolled back to " + to;
   } else if (e.result == "dry_run") {
-    a.action = "Would roll back to " + to + " (dry run)";
+    a.action = "Would roll back to " + to_text + " (dry run)";
     a.annotations["summary"] = name + " would be rolled back (dry run)";
   } else if (e.result == "paused") {
     a.action = "Waiting for a person: obsgate rollback " + e.target.ns + "/" + e.target.deployment;

@@ -120,8 +120,7 @@ void RollbackController::Finish(RollbackEvent& e) {
   results_
       .Add({{"namespace", e.target.ns}, {"deployment", e.target.deployment}, {"result", e.result}})
       .Increment();
-  log::Level level =
-      e.result == "rolled_back" || e.result == "failed" ? log::Level::kWarn : log::Level::kInfo;
+  log::Level level = e.result == "failed" ? log::Level::kWarn : log::Level::kInfo;
   log::Write(level, "rollback " + e.result,
              {{"namespace", e.target.ns},
               {"deployment", e.target.deployment},

@@ -14,7 +14,8 @@ std::string Pct(double fraction) {
 }
 
 std::string Name(const Candidate& c) {
-  return c.target.ns + "/" + c.target.deployment + " " + c.bad_version;
+  return c.target.ns + "/" + c.target.deployment +
+         (c.bad_version.empty() ? "" : " " + c.bad_version);
 }
 
 }  // namespace
