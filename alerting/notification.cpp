@@ -252,9 +252,11 @@ std::string FormatValue(std::string_view name, double value) {
   if (ends_with("rate") || ends_with("ratio")) return FormatPercent(value);
   if (!std::isfinite(value)) return "n/a";
   char buf[64];
+  // Counts over windows that start inside a coarse bucket are interpolated; people read counts
+  // as whole numbers.
   if ((ends_with("requests") || ends_with("errors") || ends_with("lines")) &&
-      std::fabs(value) < 1e15 && value == std::floor(value)) {
-    std::snprintf(buf, sizeof buf, "%.0f", value);
+      std::fabs(value) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", std::round(value));
   } else {
     std::snprintf(buf, sizeof buf, "%.3g", value);
   }

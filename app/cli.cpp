@@ -145,8 +145,8 @@ const std::vector<Command>& Commands() {
        kMetricsDumpHelp, [](const std::vector<std::string>& a) { return MetricsDump(a); }},
       {"rollback", "roll a deployment back now, through the orchestrator and the guards",
        kRollbackHelp, RollbackCommand},
-      {"revisions", "list a deployment's revisions as the orchestrator keeps them",
-       kRevisionsHelp, RevisionsCommand},
+      {"revisions", "list a deployment's revisions as the orchestrator keeps them", kRevisionsHelp,
+       RevisionsCommand},
   };
   return commands;
 }

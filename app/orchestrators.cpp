@@ -2,6 +2,7 @@
 
 #include "app/rollbacks.hpp"
 #include "rollback/exec/exec_orchestrator.hpp"
+#include "rollback/kubernetes/kubernetes_orchestrator.hpp"
 #include "rollback/swarm/swarm_orchestrator.hpp"
 
 namespace obsgate::app {
@@ -17,7 +18,6 @@ core::Result<std::unique_ptr<rollback::Orchestrator>> Upcast(core::Result<std::u
 
 core::Result<std::unique_ptr<rollback::Orchestrator>> MakeOrchestrator(
     const core::OrchestratorConfig& config, const core::Env& env, const core::Clock& clock) {
-  (void)env;
   return std::visit(
       [&](const auto& c) -> core::Result<std::unique_ptr<rollback::Orchestrator>> {
         using C = std::decay_t<decltype(c)>;
@@ -28,7 +28,7 @@ core::Result<std::unique_ptr<rollback::Orchestrator>> MakeOrchestrator(
         } else if constexpr (std::is_same_v<C, core::ExecOrchestratorConfig>) {
           return Upcast(rollback::exec::ExecOrchestrator::Create(c, clock));
         } else {
-          return core::Error{"kubernetes: not built in"};
+          return Upcast(rollback::kubernetes::KubernetesOrchestrator::Create(c, env, clock));
         }
       },
       config.spec);

@@ -123,8 +123,8 @@ int RevisionsCommand(const std::vector<std::string>& args) {
   }
   std::printf("%-10s %-16s %-26s %s\n", "REVISION", "VERSION", "ROLLED OUT", "IMAGE");
   for (const rollback::Revision& r : *revisions) {
-    std::string when = r.rolled_out_at == core::TimePoint{} ? "-"
-                                                             : core::FormatRfc3339(r.rolled_out_at);
+    std::string when =
+        r.rolled_out_at == core::TimePoint{} ? "-" : core::FormatRfc3339(r.rolled_out_at);
     std::printf("%-10s %-16s %-26s %s%s\n", r.id.c_str(), r.version.c_str(), when.c_str(),
                 r.image.c_str(), r.current ? "  (current)" : "");
   }

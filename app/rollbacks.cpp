@@ -2,8 +2,11 @@
 
 #include "alerting/router.hpp"
 #include "core/atomic_file.hpp"
+#include "core/log.hpp"
 #include "rollback/audit.hpp"
 #include "rollback/controller.hpp"
+#include "rollback/kubernetes/kubernetes_orchestrator.hpp"
+#include "rules/window_store.hpp"
 #include "server/http_server.hpp"
 
 namespace obsgate::app {
@@ -21,8 +24,8 @@ alerting::AlertSnapshot Announcement(const rollback::RollbackEvent& e) {
               {"version", e.bad_version},
               {"result", e.result},
               {"severity", acted ? "critical" : "warning"}};
-  std::string name = e.target.ns + "/" + e.target.deployment +
-                     (e.bad_version.empty() ? "" : " " + e.bad_version);
+  std::string name =
+      e.target.ns + "/" + e.target.deployment + (e.bad_version.empty() ? "" : " " + e.bad_version);
   std::string to = e.to_version.empty() ? e.baseline_version : e.to_version;
   if (to.empty() && !e.to_revision.empty()) to = "revision " + e.to_revision;
   std::string to_text = to.empty() ? "its previous revision" : to;
@@ -54,12 +57,32 @@ alerting::AlertSnapshot Announcement(const rollback::RollbackEvent& e) {
 
 core::Result<std::unique_ptr<Rollbacks>> Rollbacks::Create(
     const core::Config& config, const core::Env& env, const core::Clock& clock,
-    const rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry) {
+    rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry) {
   std::unique_ptr<Rollbacks> r(new Rollbacks());
   if (core::Status s = core::MakeDirectories(config.data_dir); !s) return core::Error{s.error()};
   auto audit = rollback::AuditLog::Open(config.data_dir + "/rollbacks.jsonl");
   if (!audit) return core::Error{audit.error()};
   r->audit_ = std::move(audit).value();
+  if (const auto* k8s =
+          std::get_if<core::KubernetesOrchestratorConfig>(&config.orchestrator.spec)) {
+    auto discovery = rollback::kubernetes::KubernetesVersionDiscovery::Create(*k8s, env, clock);
+    if (!discovery) return core::Error{"orchestrator.kubernetes: " + discovery.error()};
+    // The first look before ingest starts, so series are counted under image tags at once.
+    if (core::Status s = (*discovery)->Refresh(); !s) {
+      log::Warn("cannot list deployments for version discovery yet; retrying every resync",
+                {{"error", s.error()}});
+    }
+    (*discovery)->Start();
+    rollback::kubernetes::KubernetesVersionDiscovery* d = discovery->get();
+    r->stop_discovery_ = [d] { d->Stop(); };
+    store.SetVersionResolver(
+        [d](const core::SeriesKey& key) -> std::optional<rules::ResolvedVersion> {
+          auto info = d->Lookup({key.ns, key.deployment}, key.version);
+          if (!info) return std::nullopt;
+          return rules::ResolvedVersion{info->version, info->rolled_out_at};
+        });
+    r->discovery_ = std::move(discovery).value();
+  }
   auto orchestrator = MakeOrchestrator(config.orchestrator, env, clock);
   if (!orchestrator) return core::Error{"orchestrator: " + orchestrator.error()};
   r->controller_ = std::make_unique<rollback::RollbackController>(
@@ -79,6 +102,7 @@ void Rollbacks::Start() { controller_->Start(); }
 
 void Rollbacks::Stop() {
   if (controller_) controller_->Stop();
+  if (stop_discovery_) stop_discovery_();
 }
 
 void Rollbacks::InstallRoutes(server::HttpServer& server) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "core/clock.hpp"
@@ -22,6 +23,7 @@ class Router;
 }
 namespace obsgate::rollback {
 class AuditLog;
+class VersionDiscovery;
 class RollbackController;
 struct RollbackEvent;
 }  // namespace obsgate::rollback
@@ -38,7 +40,7 @@ class Rollbacks {
  public:
   static core::Result<std::unique_ptr<Rollbacks>> Create(
       const core::Config& config, const core::Env& env, const core::Clock& clock,
-      const rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry);
+      rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry);
   ~Rollbacks();
   rules::AlertListener& listener();
   rollback::RollbackController& controller() { return *controller_; }
@@ -50,6 +52,9 @@ class Rollbacks {
   Rollbacks() = default;
   std::unique_ptr<rollback::AuditLog> audit_;
   std::unique_ptr<rollback::RollbackController> controller_;
+  // Kubernetes only: pod-template-hash -> image tag, fed to the store.
+  std::unique_ptr<rollback::VersionDiscovery> discovery_;
+  std::function<void()> stop_discovery_;
 };
 
 }  // namespace obsgate::app

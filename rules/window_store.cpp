@@ -87,10 +87,40 @@ void WindowStore::Merge(core::LocalCounts& local) {
   core::TimePoint now = clock_.Now();
   std::lock_guard lock(mu_);
   local.Drain([&](const core::SeriesKey& key, const Counts& counts) {
-    Series& s = series_[FindOrCreate(key)];
+    Series& s = series_[Resolve(key)];
     s.total += counts;
     s.last_seen = now;
   });
+}
+
+void WindowStore::SetVersionResolver(VersionResolver resolver) {
+  std::lock_guard lock(mu_);
+  resolver_ = std::move(resolver);
+  resolved_.clear();
+}
+
+std::uint32_t WindowStore::Resolve(const core::SeriesKey& key) {
+  if (!resolver_) return FindOrCreate(key);
+  auto it = resolved_.find(key);
+  if (it == resolved_.end()) {
+    std::optional<ResolvedVersion> r = resolver_(key);
+    // Unmapped keys are asked again next time: the orchestrator may learn of them later.
+    if (!r || r->version.empty()) return FindOrCreate(key);
+    it = resolved_
+             .emplace(key, std::pair{core::SeriesKey{key.ns, key.deployment, r->version}, r->since})
+             .first;
+  }
+  std::uint32_t index = FindOrCreate(it->second.first);
+  core::TimePoint since = it->second.second;
+  Series& s = series_[index];
+  if (since != core::TimePoint{} && since < s.first_seen) {
+    s.first_seen = since;
+    DeploymentVersions& d = *s.deployment;
+    for (VersionInfo& v : d.versions) {
+      if (v.version == it->second.first.version) v.first_seen = std::min(v.first_seen, since);
+    }
+  }
+  return index;
 }
 
 std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {

@@ -58,6 +58,14 @@ struct VersionInfo {
   core::TimePoint first_seen;
 };
 
+// What the orchestrator says a version seen in logs really is: Kubernetes log paths carry the
+// pod-template-hash, the orchestrator knows it as image tag v2, rolled out at `since`.
+struct ResolvedVersion {
+  std::string version;
+  core::TimePoint since;  // when the rollout began; the epoch when unknown
+};
+using VersionResolver = std::function<std::optional<ResolvedVersion>(const core::SeriesKey&)>;
+
 // Rolling counts per series: cumulative totals, plus snapshots of them at tick times kept in
 // tiers (1s for 10s, 10s for 1m, 1m for 15m, 5m for 1h, then coarser), so a window sum is the
 // total now minus the total at its start, interpolated inside one bucket. About 47 snapshots of
@@ -69,6 +77,9 @@ class WindowStore {
 
   // Adds what an ingest thread counted and clears it.
   void Merge(core::LocalCounts& local);
+  // Consulted for each key the store has not resolved yet: a key it maps is counted under the
+  // version it names, and that version's age counts from the rollout. Set before ingest starts.
+  void SetVersionResolver(VersionResolver resolver);
   // Records the totals at the clock's current time and forgets idle series.
   void Tick();
 
@@ -134,6 +145,7 @@ class WindowStore {
   static constexpr std::size_t kCounters = 4;
 
   std::uint32_t FindOrCreate(const core::SeriesKey& key);
+  std::uint32_t Resolve(const core::SeriesKey& key);
   void Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick, const core::Counts& c);
   std::uint32_t Stored(std::uint32_t index, const Tier& tier, std::int64_t tick,
                        std::size_t counter) const;
@@ -151,6 +163,11 @@ class WindowStore {
   mutable std::mutex mu_;
   std::int64_t last_tick_ = 0;
   std::unordered_map<core::SeriesKey, std::uint32_t, core::SeriesKeyHash> index_;
+  VersionResolver resolver_;
+  // Keys the resolver mapped, to the key they are counted under and the rollout time.
+  std::unordered_map<core::SeriesKey, std::pair<core::SeriesKey, core::TimePoint>,
+                     core::SeriesKeyHash>
+      resolved_;
   std::vector<Series> series_;
   std::vector<std::uint32_t> free_;
   std::vector<std::uint32_t> snapshots_;  // block_ values per series slot
