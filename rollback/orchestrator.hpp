@@ -21,10 +21,10 @@ struct Target {
 
 // One revision of a deployment, as the orchestrator keeps it.
 struct Revision {
-  std::string id;       // Kubernetes: the deployment.kubernetes.io/revision number; Swarm:
-                        // "current" or "previous"; exec: the version
-  std::string version;  // the image tag ("v2"): what series are labelled with
-  std::string image;    // the whole image reference of the first container
+  std::string id;             // Kubernetes: the deployment.kubernetes.io/revision number; Swarm:
+                              // "current" or "previous"; exec: the version
+  std::string version;        // the image tag ("v2"): what series are labelled with
+  std::string image;          // the whole image reference of the first container
   std::string template_hash;  // Kubernetes pod-template-hash; empty elsewhere
   core::TimePoint rolled_out_at;  // when the revision was created (its ReplicaSet, its update)
   bool current = false;
