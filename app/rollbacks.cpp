@@ -91,6 +91,10 @@ core::Result<std::unique_ptr<Rollbacks>> Rollbacks::Create(
         if (router) router->Announce(Announcement(e));
       },
       registry);
+  // Rollbacks done before this start still count for cooldown, max_per_hour and duplicates.
+  for (const rollback::RollbackEvent& e : r->audit_->Past()) {
+    if (e.result == "rolled_back") r->controller_->guard().Remember(e.target, e.bad_version, e.at);
+  }
   return r;
 }
 

@@ -1,6 +1,7 @@
 #include "rollback/audit.hpp"
 
 #include <fcntl.h>
+#include <simdjson.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -95,6 +96,31 @@ std::string AuditLog::RecentJson() const {
     first = false;
   }
   return out + "]";
+}
+
+std::vector<RollbackEvent> AuditLog::Past() const {
+  std::lock_guard lock(mu_);
+  std::vector<RollbackEvent> out;
+  simdjson::dom::parser parser;
+  for (const std::string& line : recent_lines_) {
+    simdjson::dom::object o;
+    if (parser.parse(line).get_object().get(o)) continue;
+    RollbackEvent e;
+    auto text = [&](const char* key) {
+      std::string_view v;
+      return o[key].get_string().get(v) ? std::string() : std::string(v);
+    };
+    auto at = core::ParseRfc3339(text("at"));
+    if (!at) continue;
+    e.at = *at;
+    e.target = {text("namespace"), text("deployment")};
+    e.bad_version = text("badVersion");
+    e.result = text("result");
+    e.origin = text("origin");
+    e.to_version = text("toVersion");
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 std::vector<RollbackEvent> AuditLog::Recent() const {

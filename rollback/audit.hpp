@@ -46,6 +46,8 @@ class AuditLog {
   core::Status Append(const RollbackEvent& e);
   std::string RecentJson() const;  // newest first
   std::vector<RollbackEvent> Recent() const;
+  // The events read from the file at open (target, versions, result, time), oldest first.
+  std::vector<RollbackEvent> Past() const;
 
  private:
   AuditLog(std::string path, std::size_t keep) : path_(std::move(path)), keep_(keep) {}

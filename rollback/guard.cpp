@@ -1,5 +1,6 @@
 #include "rollback/guard.hpp"
 
+#include <algorithm>
 #include <tuple>
 
 #include "core/units.hpp"
@@ -126,6 +127,18 @@ void RollbackGuard::Acted(const Target& target, const std::string& bad_version, 
   }
   last_rollback_[KeyOf(target)] = now;
   recent_.push_back(now);
+}
+
+void RollbackGuard::Remember(const Target& target, const std::string& bad_version,
+                             core::TimePoint at) {
+  core::TimePoint now = clock_.Now();
+  std::lock_guard lock(mu_);
+  if (!bad_version.empty()) decided_.insert({target.ns, target.deployment, bad_version});
+  core::TimePoint& last = last_rollback_[KeyOf(target)];
+  last = std::max(last, at);
+  if (now - at < std::chrono::hours(1)) {
+    recent_.insert(std::upper_bound(recent_.begin(), recent_.end(), at), at);
+  }
 }
 
 void RollbackGuard::MarkContractMigration(const Target& target, std::string migration) {

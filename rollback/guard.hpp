@@ -57,6 +57,9 @@ class RollbackGuard {
   // After the orchestrator acted: starts the cooldown and counts toward max_per_hour. A
   // rollback that failed or was skipped lets the version be decided again.
   void Acted(const Target& target, const std::string& bad_version, bool done);
+  // A rollback done at `at` by an earlier run (read back from the audit log at start), so
+  // cooldown, max_per_hour and one-decision-per-version hold across restarts and CLI runs.
+  void Remember(const Target& target, const std::string& bad_version, core::TimePoint at);
   // The deploy pipeline ran a contract-phase (destructive) migration for this deployment:
   // rolling the code back could break on the new schema, so automatic rollback is refused.
   void MarkContractMigration(const Target& target, std::string migration);
