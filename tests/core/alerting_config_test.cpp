@@ -193,3 +193,69 @@ TEST(AlertingConfig, SecretFromAMountedFile) {
 
 }  // namespace
 }  // namespace obsgate::core
+
+namespace obsgate::core {
+namespace {
+
+TEST(RollbackConfig, ReadsOrchestratorAndGuards) {
+  ConfigLoad load = ParseConfig(R"(
+orchestrator:
+  kubernetes: {kubeconfig: /etc/kube/config, context: prod, timeout: 5s, resync: 10s,
+               namespaces: [shop]}
+rollback:
+  only_within: 1h
+  cooldown: 15m
+  max_per_hour: 2
+  dry_run: true
+  mode: pause
+  baseline_max_error_rate: 2%
+)",
+                                "obsgate.yaml", FakeEnv({}));
+  ASSERT_TRUE(load.config) << load.problems[0].ToString();
+  const auto& k = std::get<KubernetesOrchestratorConfig>(load.config->orchestrator.spec);
+  EXPECT_EQ(k.kubeconfig, "/etc/kube/config");
+  EXPECT_EQ(k.context, "prod");
+  EXPECT_EQ(k.resync, std::chrono::seconds(10));
+  EXPECT_EQ(k.namespaces, std::vector<std::string>{"shop"});
+  const RollbackConfig& r = load.config->rollback;
+  EXPECT_EQ(r.only_within, std::chrono::hours(1));
+  EXPECT_EQ(r.cooldown, std::chrono::minutes(15));
+  EXPECT_EQ(r.max_per_hour, 2);
+  EXPECT_TRUE(r.dry_run);
+  EXPECT_TRUE(r.pause);
+  EXPECT_DOUBLE_EQ(r.baseline_max_error_rate, 0.02);
+
+  ConfigLoad swarm = ParseConfig("orchestrator: {swarm: {host: \"tcp://manager:2376\"}}\n",
+                                 "obsgate.yaml", FakeEnv({}));
+  ASSERT_TRUE(swarm.config);
+  EXPECT_EQ(std::get<SwarmOrchestratorConfig>(swarm.config->orchestrator.spec).host,
+            "tcp://manager:2376");
+  ConfigLoad exec = ParseConfig(
+      "orchestrator: {exec: {rollback: [helm, rollback, \"{deployment}\"], timeout: 2m}}\n",
+      "obsgate.yaml", FakeEnv({}));
+  ASSERT_TRUE(exec.config);
+  EXPECT_EQ(std::get<ExecOrchestratorConfig>(exec.config->orchestrator.spec).rollback.size(), 3u);
+}
+
+TEST(RollbackConfig, ReportsProblems) {
+  EXPECT_THAT(Problems(R"(orchestrator:
+  kubernetes: {in_cluster: true, context: x}
+  swarm: {host: "http://x"}
+rollback: {mode: yolo, max_per_hour: -1}
+)"),
+              ElementsAre("obsgate.yaml:2:3: orchestrator: one orchestrator: kubernetes:, swarm: "
+                          "or exec:",
+                          "obsgate.yaml:2:28: orchestrator.kubernetes.in_cluster: in_cluster uses "
+                          "the service account; drop kubeconfig and context",
+                          "obsgate.yaml:3:17: orchestrator.swarm.host: \"http://x\" is not "
+                          "unix:///path or tcp://host:port",
+                          "obsgate.yaml:4:18: rollback.mode: \"yolo\" is not a mode; use auto "
+                          "(act) or pause (wait for a person)",
+                          "obsgate.yaml:4:38: rollback.max_per_hour: \"-1\" is out of range; use 0 "
+                          "to 1000"));
+  EXPECT_THAT(Problems("orchestrator: {exec: {}}\n"),
+              ElementsAre(::testing::HasSubstr("orchestrator.exec.rollback: name the command")));
+}
+
+}  // namespace
+}  // namespace obsgate::core
