@@ -690,6 +690,213 @@ void ReadRollback(ConfigMap& m, RollbackConfig& r) {
   m.Finish();
 }
 
+// A pipeline name becomes part of run ids and file names: keep it to safe characters.
+bool IsPipelineName(std::string_view s) {
+  if (s.empty() || s.size() > 63) return false;
+  for (char c : s) {
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void ReadPipelineStep(ConfigReader& reader, const YAML::Node& node, const std::string& path,
+                      std::vector<PipelineStepConfig>& out) {
+  using Kind = PipelineStepConfig::Kind;
+  static const std::pair<const char*, Kind> kKinds[] = {
+      {"migrate", Kind::kMigrate}, {"approve", Kind::kApprove}, {"rollout", Kind::kRollout},
+      {"wait", Kind::kWait},       {"analyze", Kind::kAnalyze}, {"promote", Kind::kPromote}};
+  const char* hint = "a step is one of migrate:, approve, rollout, wait:, analyze: or promote";
+  std::string name;
+  YAML::Node body;
+  if (node.IsScalar()) {
+    name = node.Scalar();
+  } else if (node.IsMap() && node.size() == 1) {
+    name = node.begin()->first.Scalar();
+    body = node.begin()->second;
+  } else {
+    reader.Report(node, path, hint);
+    return;
+  }
+  PipelineStepConfig step;
+  step.line = node.Mark().line + 1;
+  step.column = node.Mark().column + 1;
+  bool known = false;
+  for (const auto& [text, kind] : kKinds) {
+    if (name == text) {
+      step.kind = kind;
+      known = true;
+    }
+  }
+  if (!known) {
+    reader.Report(node, path, "\"" + name + "\" is not a step; " + hint);
+    return;
+  }
+  std::string at = path + "." + name;
+  if (body && !body.IsNull() && !body.IsMap()) {
+    reader.Report(body, at, "expected a mapping of the step's settings, or nothing");
+    return;
+  }
+  if (body && body.IsMap()) {
+    ConfigMap m(reader, body, at);
+    switch (step.kind) {
+      case Kind::kMigrate:
+        if (auto v = m.StringList("command")) step.command = std::move(*v);
+        if (auto e = m.Map("env")) {
+          for (const std::string& key : e->Keys()) {
+            if (auto v = e->String(key)) step.env.emplace_back(key, *v);
+          }
+          e->Finish();
+        }
+        if (auto v = m.String("dir")) step.dir = *v;
+        if (auto v = m.StringList("paths")) step.paths = std::move(*v);
+        if (auto v = m.StringList("allow")) step.allow = std::move(*v);
+        PositiveDuration(m, "timeout", step.timeout);
+        if (m.Has("job")) {
+          m.Report("job", "Kubernetes Jobs are not run yet; give the migration as command: [...]");
+        }
+        break;
+      case Kind::kApprove:
+      case Kind::kPromote:
+        break;
+      case Kind::kRollout:
+        PositiveDuration(m, "timeout", step.timeout);
+        break;
+      case Kind::kWait:
+        if (auto v = m.String("health_url")) {
+          if (!IsHttpUrl(*v)) m.Report("health_url", "\"" + *v + "\" is not an http(s):// URL");
+          step.health_url = *v;
+        }
+        PositiveDuration(m, "timeout", step.timeout);
+        break;
+      case Kind::kAnalyze:
+        if (auto v = m.String("expr")) {
+          step.expr = *v;
+          step.expr_line = body["expr"].Mark().line + 1;
+          step.expr_column = body["expr"].Mark().column + 1;
+        }
+        if (auto v = m.String("fail")) {
+          step.fail = *v;
+          step.fail_line = body["fail"].Mark().line + 1;
+          step.fail_column = body["fail"].Mark().column + 1;
+        }
+        PositiveDuration(m, "for", step.for_);
+        PositiveDuration(m, "timeout", step.timeout);
+        break;
+    }
+    m.Finish();
+  }
+  if (step.kind == Kind::kMigrate && step.command.empty()) {
+    reader.Report(node, at,
+                  "a migrate step runs a command, like command: [alembic, upgrade, head]");
+  }
+  if (step.kind == Kind::kAnalyze) {
+    if (step.expr.empty()) {
+      reader.Report(node, at, "an analyze step needs expr:, like error_rate(1m) < 1%");
+    }
+    if (step.for_.count() == 0) {
+      reader.Report(node, at, "an analyze step needs for:, how long expr must hold, like 5m");
+    }
+    if (step.timeout.count() != 0 && step.timeout < step.for_) {
+      reader.Report(node, at, "timeout must be at least for:");
+    }
+  }
+  out.push_back(std::move(step));
+}
+
+void ReadPipeline(ConfigReader& reader, const YAML::Node& node, const std::string& path,
+                  std::vector<PipelineConfig>& out) {
+  using Kind = PipelineStepConfig::Kind;
+  if (!node.IsMap()) {
+    reader.Report(node, path, "a pipeline is a mapping with name:, deployment:, image: and steps:");
+    return;
+  }
+  ConfigMap m(reader, node, path);
+  PipelineConfig p;
+  p.line = node.Mark().line + 1;
+  if (auto v = m.String("name")) {
+    if (!IsPipelineName(*v)) {
+      m.Report("name", "\"" + *v + "\" is not a pipeline name: up to 63 letters, digits, - _ .");
+    }
+    p.name = *v;
+  } else {
+    m.Report("name", "every pipeline needs a name, like auth-production");
+  }
+  if (auto v = m.String("namespace")) p.ns = *v;
+  if (auto v = m.String("deployment")) p.deployment = *v;
+  if (p.deployment.empty()) m.Report("deployment", "name the deployment the pipeline rolls out");
+  if (auto v = m.String("container")) p.container = *v;
+  if (auto v = m.String("image")) {
+    // A colon after the last slash starts a tag; one before it is a registry's port.
+    std::size_t colon = v->rfind(':'), slash = v->rfind('/');
+    bool tagged = v->find('@') != std::string::npos ||
+                  (colon != std::string::npos && (slash == std::string::npos || colon > slash));
+    if (tagged) {
+      m.Report("image",
+               "give the repository without a tag, like registry.example.com/shop/auth; the tag "
+               "comes with each run (obsgate deploy --tag)");
+    }
+    p.image = *v;
+  }
+  if (p.image.empty())
+    m.Report("image", "name the image repository, like registry.example.com/shop/auth");
+  if (auto v = m.String("environment")) {
+    if (*v == "development") {
+      p.environment = PipelineConfig::Environment::kDevelopment;
+    } else if (*v == "staging") {
+      p.environment = PipelineConfig::Environment::kStaging;
+    } else if (*v == "production") {
+      p.environment = PipelineConfig::Environment::kProduction;
+    } else {
+      m.Report("environment", "\"" + *v + "\" is not development, staging or production");
+    }
+  } else {
+    m.Report("environment", "say the tier: development, staging or production");
+  }
+  if (auto v = m.String("on_failure")) {
+    if (*v == "rollback") {
+      p.rollback_on_failure = true;
+    } else if (*v == "none") {
+      p.rollback_on_failure = false;
+    } else {
+      m.Report("on_failure", "\"" + *v + "\" is not rollback or none");
+    }
+  }
+  std::vector<std::pair<YAML::Node, std::string>> steps = m.List("steps");
+  for (auto& [step, step_path] : steps) ReadPipelineStep(reader, step, step_path, p.steps);
+  if (steps.empty()) m.Report("steps", "a pipeline needs steps, like [approve, rollout, promote]");
+  m.Finish();
+  bool approved = false, rolled_out = false;
+  for (std::size_t i = 0; i < p.steps.size(); ++i) {
+    const PipelineStepConfig& s = p.steps[i];
+    auto report = [&](const std::string& message) {
+      reader.ReportAt(s.line, s.column, path + ".steps[" + std::to_string(i) + "]", message);
+    };
+    if (s.kind == Kind::kApprove) approved = true;
+    if (s.kind == Kind::kRollout) {
+      if (rolled_out) report("a second rollout; a pipeline rolls one tag out once");
+      if (!approved && p.environment == PipelineConfig::Environment::kProduction) {
+        report("a production pipeline needs an approve step before its rollout");
+      }
+      rolled_out = true;
+    }
+    if ((s.kind == Kind::kWait || s.kind == Kind::kAnalyze) && !rolled_out) {
+      report(std::string(PipelineStepKindName(s.kind)) +
+             " watches the new version: put it after the rollout");
+    }
+    if (s.kind == Kind::kPromote && i + 1 != p.steps.size()) {
+      report("promote ends the run: make it the last step");
+    }
+  }
+  if (!p.steps.empty() && !rolled_out) m.Report("steps", "a pipeline needs a rollout step");
+  for (const PipelineConfig& other : out) {
+    if (other.name == p.name && !p.name.empty()) {
+      reader.Report(node, path, "two pipelines are named \"" + p.name + "\"; give each its own");
+    }
+  }
+  out.push_back(std::move(p));
+}
 }  // namespace
 
 Result<std::pair<std::string, std::uint16_t>> ParseListenAddress(std::string_view text) {
@@ -755,6 +962,9 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
       config.data_dir = *v;
     }
     for (auto& [node, path] : top.List("rules")) ReadRule(reader, node, path, config.rules);
+    for (auto& [node, path] : top.List("pipelines")) {
+      ReadPipeline(reader, node, path, config.pipelines);
+    }
     std::size_t i = 0;
     for (auto& [node, path] : top.List("sources")) {
       ReadSource(reader, node, path, i++, config.sources);
@@ -853,6 +1063,36 @@ Result<LabelMatcherConfig> ParseLabelMatcher(std::string_view text) {
                  "\" is not a valid regular expression (RE2 syntax)"};
   }
   return m;
+}
+
+const char* PipelineStepKindName(PipelineStepConfig::Kind kind) {
+  switch (kind) {
+    case PipelineStepConfig::Kind::kMigrate:
+      return "migrate";
+    case PipelineStepConfig::Kind::kApprove:
+      return "approve";
+    case PipelineStepConfig::Kind::kRollout:
+      return "rollout";
+    case PipelineStepConfig::Kind::kWait:
+      return "wait";
+    case PipelineStepConfig::Kind::kAnalyze:
+      return "analyze";
+    case PipelineStepConfig::Kind::kPromote:
+      return "promote";
+  }
+  return "unknown";
+}
+
+const char* EnvironmentName(PipelineConfig::Environment e) {
+  switch (e) {
+    case PipelineConfig::Environment::kDevelopment:
+      return "development";
+    case PipelineConfig::Environment::kStaging:
+      return "staging";
+    case PipelineConfig::Environment::kProduction:
+      return "production";
+  }
+  return "unknown";
 }
 
 std::string LabelMatcherText(const LabelMatcherConfig& m) {

@@ -352,6 +352,55 @@ struct RollbackConfig {
   bool operator==(const RollbackConfig&) const = default;
 };
 
+// One step of a deploy pipeline (deploy/pipeline). Fields belong to the kinds named beside them.
+struct PipelineStepConfig {
+  enum class Kind { kMigrate, kApprove, kRollout, kWait, kAnalyze, kPromote };
+  Kind kind = Kind::kPromote;
+  int line = 0;  // where the step is in the file
+  int column = 0;
+  // migrate: a command run as argv (no shell) in `dir` with `env` added, after the migration
+  // linter has checked `paths` (files or directories); `allow` lists linter rules let through.
+  std::vector<std::string> command;
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string dir;
+  std::vector<std::string> paths;
+  std::vector<std::string> allow;
+  // migrate (the command), rollout (retries), wait and analyze (the deadline); 0: the default.
+  Duration timeout{0};
+  // wait: a URL that must answer 200 once the rollout is complete; empty: the rollout alone.
+  std::string health_url;
+  // analyze: must hold continuously for `for_`; `fail` ends the step at once when it holds.
+  std::string expr;
+  int expr_line = 0;
+  int expr_column = 0;
+  std::string fail;
+  int fail_line = 0;
+  int fail_column = 0;
+  Duration for_{0};
+
+  bool operator==(const PipelineStepConfig&) const = default;
+};
+
+const char* PipelineStepKindName(PipelineStepConfig::Kind kind);  // "migrate", "approve", ...
+
+// A deploy pipeline for one deployment: `obsgate deploy NAME --tag TAG` runs its steps in order.
+struct PipelineConfig {
+  std::string name;
+  std::string ns;
+  std::string deployment;
+  std::string container;  // empty: the first container
+  std::string image;      // the repository without a tag: the tag comes with each run
+  enum class Environment { kDevelopment, kStaging, kProduction };
+  Environment environment = Environment::kDevelopment;
+  bool rollback_on_failure = true;  // on_failure: rollback (default) or none
+  std::vector<PipelineStepConfig> steps;
+  int line = 0;
+
+  bool operator==(const PipelineConfig&) const = default;
+};
+
+const char* EnvironmentName(PipelineConfig::Environment e);  // "development", ...
+
 // The whole configuration, validated. Later components add their sections here.
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
@@ -364,6 +413,7 @@ struct Config {
   AlertingConfig alerting;
   OrchestratorConfig orchestrator;
   RollbackConfig rollback;
+  std::vector<PipelineConfig> pipelines;  // deploy pipelines, by name
   // The outbox, silences and other state that must survive a restart; relative to the working
   // directory, like Prometheus's data/.
   std::string data_dir = "data";
