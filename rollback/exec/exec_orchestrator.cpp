@@ -95,6 +95,11 @@ std::string Expand(std::string_view argument, const Placeholders& values) {
 
 CommandRun RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                       std::size_t max_output) {
+  return RunCommand(argv, timeout, max_output, CommandOptions{});
+}
+
+CommandRun RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                      std::size_t max_output, const CommandOptions& options) {
   CommandRun run;
   if (argv.empty() || argv[0].empty()) {
     run.error = "the command is empty";
@@ -130,11 +135,27 @@ CommandRun RunCommand(const std::vector<std::string>& argv, std::chrono::millise
   posix_spawnattr_setsigmask(&attr, &none);
   posix_spawnattr_setflags(&attr,
                            POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+  if (!options.dir.empty()) posix_spawn_file_actions_addchdir_np(&actions, options.dir.c_str());
+  // This process's environment with the command's own variables put over it.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view entry = *e;
+    bool replaced = false;
+    for (const auto& [name, value] : options.env) {
+      replaced = replaced || (entry.size() > name.size() && entry.starts_with(name) &&
+                              entry[name.size()] == '=');
+    }
+    if (!replaced) env_strings.emplace_back(entry);
+  }
+  for (const auto& [name, value] : options.env) env_strings.push_back(name + "=" + value);
+  std::vector<char*> cenv;
+  for (std::string& e : env_strings) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
   std::vector<char*> cargv;
   for (const std::string& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
   pid_t pid = -1;
-  int spawned = ::posix_spawnp(&pid, cargv[0], &actions, &attr, cargv.data(), environ);
+  int spawned = ::posix_spawnp(&pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
   posix_spawn_file_actions_destroy(&actions);
   posix_spawnattr_destroy(&attr);
   write_end.reset();  // the child holds its copy; EOF comes when it and its children are done

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -42,6 +43,15 @@ struct CommandRun {
 // stdin from /dev/null, stdout and stderr captured. At `timeout` the whole group is killed.
 CommandRun RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                       std::size_t max_output = 64 * 1024);
+
+// What else a command may be given: variables added to (or replacing in) this process's
+// environment, and a working directory (empty: this process's).
+struct CommandOptions {
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string dir;
+};
+CommandRun RunCommand(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                      std::size_t max_output, const CommandOptions& options);
 
 // Rolls back by running a command the operator configures (helm rollback, a deploy script, a
 // Nomad job revert), with the target and versions put into its arguments. It keeps no revisions:
