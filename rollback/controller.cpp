@@ -33,6 +33,28 @@ std::optional<double> Measured(const rules::Alert& a, std::string_view name) {
   return std::nullopt;
 }
 
+// The version first seen before `c.bad_version` and its error rate over its last 5 minutes of
+// traffic (now, or up to when it stopped serving, as after a rollout): what the healthy-baseline
+// guard judges a pipeline's rollback by, as a rule's own measurements do for a rule's.
+void FillBaseline(const rules::WindowStore& store, Candidate& c) {
+  store.ForEach([&c](const rules::WindowStore::SeriesRef& s) {
+    const core::SeriesKey& k = s.key();
+    if (k.ns != c.target.ns || k.deployment != c.target.deployment || k.version != c.bad_version) {
+      return;
+    }
+    std::optional<rules::WindowStore::SeriesRef> b = s.Baseline();
+    if (!b) return;
+    c.baseline_version = b->key().version;
+    rules::WindowCounts w = b->Window(std::chrono::minutes(5));
+    if (!w.ErrorRate()) {
+      if (std::optional<core::Duration> idle = b->Idle()) {
+        w = b->WindowEndingAgo(std::chrono::minutes(5), *idle);
+      }
+    }
+    c.baseline_error_rate = w.ErrorRate();
+  });
+}
+
 }  // namespace
 
 RollbackController::RollbackController(std::unique_ptr<Orchestrator> orchestrator,
@@ -183,11 +205,13 @@ RollbackEvent RollbackController::RollBackNow(const Target& target, const std::s
   c.target = target;
   c.bad_version = bad_version;
   c.origin = origin;
+  if (origin == Candidate::Origin::kPipeline) FillBaseline(store_, c);
   Decision d = guard_.Decide(c);
   RollbackEvent e;
   e.at = clock_.Now();
   e.target = target;
   e.bad_version = bad_version;
+  e.baseline_version = c.baseline_version;
   e.origin = std::move(origin_text);
   e.verdict = VerdictName(d.verdict);
   e.guard = d.guard;
