@@ -10,6 +10,7 @@
 #include "app/alerting.hpp"
 #include "app/deployments_api.hpp"
 #include "app/ingest.hpp"
+#include "app/pipelines.hpp"
 #include "app/rollbacks.hpp"
 #include "app/rules_setup.hpp"
 #include "core/log.hpp"
@@ -131,6 +132,11 @@ core::Status Gateway::Start() {
   if (!rollbacks) return core::Error{rollbacks.error()};
   rollbacks_ = std::move(rollbacks).value();
   rollbacks_->InstallRoutes(*server_);
+  auto pipelines =
+      Pipelines::Create(config_, *clock_, *store_, *rollbacks_, &alerting_->router(), *registry_);
+  if (!pipelines) return core::Error{pipelines.error()};
+  pipelines_ = std::move(pipelines).value();
+  pipelines_->InstallRoutes(*server_);
   auto engine = MakeEngine(config_);
   if (!engine) return core::Error{engine.error()};
   {
@@ -142,6 +148,7 @@ core::Status Gateway::Start() {
   if (!s) return s;
   alerting_->Start();
   rollbacks_->Start();
+  pipelines_->Start();
   ticker_ = std::thread([this] { TickLoop(); });
   if (core::Status started = ingest_->Start(); !started) {
     Stop();
@@ -168,6 +175,7 @@ void Gateway::Stop() {
     tick_cv_.notify_all();
     ticker_.join();
   }
+  if (pipelines_) pipelines_->Stop();  // a step at work finishes first
   if (rollbacks_) rollbacks_->Stop();
   if (alerting_) alerting_->Stop();
   if (was_ready) {

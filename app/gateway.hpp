@@ -35,6 +35,7 @@ namespace obsgate::app {
 class Ingest;
 class Alerting;
 class Rollbacks;
+class Pipelines;
 
 // The running gateway: configuration, the HTTP surface and the components wired to it.
 // Start/Stop from the main thread; Reload is thread-safe (SIGHUP and POST /-/reload).
@@ -80,6 +81,7 @@ class Gateway {
   std::unique_ptr<rules::AlertListener> log_alerts_;
   std::unique_ptr<Alerting> alerting_;    // set by Start()
   std::unique_ptr<Rollbacks> rollbacks_;  // set by Start()
+  std::unique_ptr<Pipelines> pipelines_;  // set by Start()
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<Ingest> ingest_;
   std::thread ticker_;

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/config.hpp"
+#include "core/result.hpp"
+
+namespace prometheus {
+class Registry;
+}
+namespace obsgate::rules {
+class WindowStore;
+}
+namespace obsgate::server {
+class HttpServer;
+}
+namespace obsgate::alerting {
+class Router;
+}
+namespace obsgate::deploy {
+class PipelineRunner;
+struct Run;
+}  // namespace obsgate::deploy
+
+namespace obsgate::app {
+
+class Rollbacks;
+
+// Deploy pipelines as the gateway runs them: the runner with its runs under data_dir/runs, each
+// transition announced through the alerting router (alertname ObsgatePipeline), and the API:
+//   POST /api/v1/pipelines/{name}/runs   {"tag": "v1.2.0"}  start a run (409 while one is active)
+//   GET  /api/v1/pipelines               the configured pipelines
+//   GET  /api/v1/runs, /api/v1/runs/{id} runs with each step's state, times, values and output
+//   POST /api/v1/runs/{id}/approve, /api/v1/runs/{id}/abort
+class Pipelines {
+ public:
+  // Reads the runs of earlier processes: interrupted ones are announced, waiting ones wait on.
+  static core::Result<std::unique_ptr<Pipelines>> Create(
+      const core::Config& config, const core::Clock& clock, rules::WindowStore& store,
+      Rollbacks& rollbacks, alerting::Router* router, prometheus::Registry& registry);
+  ~Pipelines();
+  void InstallRoutes(server::HttpServer& server);
+  void Start();
+  void Stop();
+  deploy::PipelineRunner& runner() { return *runner_; }
+
+ private:
+  Pipelines() = default;
+  std::vector<core::PipelineConfig> pipelines_;
+  std::unique_ptr<deploy::PipelineRunner> runner_;
+};
+
+}  // namespace obsgate::app
