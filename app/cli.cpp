@@ -10,6 +10,7 @@
 
 #include "app/analyze.hpp"
 #include "app/default_config.hpp"
+#include "app/deploy_cli.hpp"
 #include "app/gateway.hpp"
 #include "app/metrics_dump.hpp"
 #include "app/rollback_cli.hpp"
@@ -147,6 +148,11 @@ const std::vector<Command>& Commands() {
        kRollbackHelp, RollbackCommand},
       {"revisions", "list a deployment's revisions as the orchestrator keeps them", kRevisionsHelp,
        RevisionsCommand},
+      {"deploy", "start a deploy pipeline run for a tag on the running gateway", kDeployHelp,
+       DeployCommand},
+      {"approve", "let a pipeline run waiting for a person go on", kApproveHelp, ApproveCommand},
+      {"abort", "stop an active pipeline run", kAbortHelp, AbortCommand},
+      {"runs", "list pipeline runs, or show one with its steps", kRunsHelp, RunsCommand},
   };
   return commands;
 }
@@ -166,7 +172,9 @@ void PrintHelp() {
 
 int RunCli(const std::vector<std::string>& all) {
   // A person's one-off commands print their own result; the log says only what went wrong.
-  bool one_off = !all.empty() && (all[0] == "rollback" || all[0] == "revisions");
+  bool one_off =
+      !all.empty() && (all[0] == "rollback" || all[0] == "revisions" || all[0] == "deploy" ||
+                       all[0] == "approve" || all[0] == "abort" || all[0] == "runs");
   if (const char* level = std::getenv("LOG_LEVEL")) {
     log::Init(level);
   } else {
