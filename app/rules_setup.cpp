@@ -3,8 +3,10 @@
 #include <prometheus/registry.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "core/log.hpp"
+#include "rules/expr.hpp"
 
 namespace obsgate::app {
 
@@ -77,6 +79,31 @@ std::vector<core::ConfigProblem> CheckRules(const core::Config& config) {
     problems.push_back(core::ConfigProblem{config.file, r.expr_line, r.expr_column,
                                            "rules[" + std::to_string(i) + "] (" + r.name + ")",
                                            message});
+  }
+  // Deploy pipelines' analyze steps: compiled here, where rules are, so core need not know them.
+  for (std::size_t i = 0; i < config.pipelines.size(); ++i) {
+    const core::PipelineConfig& p = config.pipelines[i];
+    for (std::size_t k = 0; k < p.steps.size(); ++k) {
+      const core::PipelineStepConfig& s = p.steps[k];
+      if (s.kind != core::PipelineStepConfig::Kind::kAnalyze) continue;
+      std::string key = "pipelines[" + std::to_string(i) + "].steps[" + std::to_string(k) + "]";
+      for (auto [text, line, column, name] :
+           {std::tuple{&s.expr, s.expr_line, s.expr_column, "expr"},
+            std::tuple{&s.fail, s.fail_line, s.fail_column, "fail"}}) {
+        if (text->empty()) continue;
+        auto e = rules::Expression::Compile(*text);
+        if (!e) {
+          problems.push_back(
+              core::ConfigProblem{config.file, line, column, key + ".analyze." + name, e.error()});
+        } else if (e->LongestWindow() > config.windows.horizon) {
+          problems.push_back(core::ConfigProblem{config.file, line, column,
+                                                 key + ".analyze." + name,
+                                                 "a window is longer than windows.horizon (" +
+                                                     core::FormatDuration(config.windows.horizon) +
+                                                     "); shorten it or raise the horizon"});
+        }
+      }
+    }
   }
   return problems;
 }
