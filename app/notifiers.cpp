@@ -9,16 +9,6 @@
 #include "alerting/webhook/webhook.hpp"
 
 namespace obsgate::app {
-namespace {
-
-template <typename T>
-core::Result<std::unique_ptr<alerting::Notifier>> Upcast(core::Result<std::unique_ptr<T>> r) {
-  if (!r) return core::Error{r.error()};
-  return std::unique_ptr<alerting::Notifier>(std::move(r).value());
-}
-
-}  // namespace
-
 core::Result<std::unique_ptr<alerting::Notifier>> MakeNotifier(const core::ReceiverConfig& r,
                                                                const core::Env& env) {
   return std::visit(
@@ -28,13 +18,16 @@ core::Result<std::unique_ptr<alerting::Notifier>> MakeNotifier(const core::Recei
           return std::unique_ptr<alerting::Notifier>(
               std::make_unique<alerting::LogNotifier>(r.name, c));
         } else if constexpr (std::is_same_v<C, core::SlackReceiverConfig>) {
-          return Upcast(alerting::SlackNotifier::Create(r.name, c, env));
+          return core::Upcast<alerting::Notifier>(alerting::SlackNotifier::Create(r.name, c, env));
         } else if constexpr (std::is_same_v<C, core::PagerDutyReceiverConfig>) {
-          return Upcast(alerting::PagerDutyNotifier::Create(r.name, c, env));
+          return core::Upcast<alerting::Notifier>(
+              alerting::PagerDutyNotifier::Create(r.name, c, env));
         } else if constexpr (std::is_same_v<C, core::AlertmanagerReceiverConfig>) {
-          return Upcast(alerting::AlertmanagerNotifier::Create(r.name, c, env));
+          return core::Upcast<alerting::Notifier>(
+              alerting::AlertmanagerNotifier::Create(r.name, c, env));
         } else {
-          return Upcast(alerting::WebhookNotifier::Create(r.name, c, env));
+          return core::Upcast<alerting::Notifier>(
+              alerting::WebhookNotifier::Create(r.name, c, env));
         }
       },
       r.spec);

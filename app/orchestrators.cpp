@@ -6,16 +6,6 @@
 #include "rollback/swarm/swarm_orchestrator.hpp"
 
 namespace obsgate::app {
-namespace {
-
-template <typename T>
-core::Result<std::unique_ptr<rollback::Orchestrator>> Upcast(core::Result<std::unique_ptr<T>> r) {
-  if (!r) return core::Error{r.error()};
-  return std::unique_ptr<rollback::Orchestrator>(std::move(r).value());
-}
-
-}  // namespace
-
 core::Result<std::unique_ptr<rollback::Orchestrator>> MakeOrchestrator(
     const core::OrchestratorConfig& config, const core::Env& env, const core::Clock& clock) {
   return std::visit(
@@ -24,11 +14,14 @@ core::Result<std::unique_ptr<rollback::Orchestrator>> MakeOrchestrator(
         if constexpr (std::is_same_v<C, std::monostate>) {
           return std::unique_ptr<rollback::Orchestrator>();
         } else if constexpr (std::is_same_v<C, core::SwarmOrchestratorConfig>) {
-          return Upcast(rollback::swarm::SwarmOrchestrator::Create(c, clock));
+          return core::Upcast<rollback::Orchestrator>(
+              rollback::swarm::SwarmOrchestrator::Create(c, clock));
         } else if constexpr (std::is_same_v<C, core::ExecOrchestratorConfig>) {
-          return Upcast(rollback::exec::ExecOrchestrator::Create(c, clock));
+          return core::Upcast<rollback::Orchestrator>(
+              rollback::exec::ExecOrchestrator::Create(c, clock));
         } else {
-          return Upcast(rollback::kubernetes::KubernetesOrchestrator::Create(c, env, clock));
+          return core::Upcast<rollback::Orchestrator>(
+              rollback::kubernetes::KubernetesOrchestrator::Create(c, env, clock));
         }
       },
       config.spec);

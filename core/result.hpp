@@ -1,5 +1,6 @@
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -33,5 +34,13 @@ class Result {
 // For operations that produce nothing but may fail.
 struct Ok {};
 using Status = Result<Ok>;
+
+// A factory's result as its interface: Result<unique_ptr<SlackNotifier>> -> Result<unique_ptr<
+// Notifier>>.
+template <typename Base, typename T>
+Result<std::unique_ptr<Base>> Upcast(Result<std::unique_ptr<T>> r) {
+  if (!r) return Error{r.error()};
+  return std::unique_ptr<Base>(std::move(r).value());
+}
 
 }  // namespace obsgate::core

@@ -92,4 +92,8 @@ class HttpClient {
 // always go direct.
 std::string ProxyFor(std::string_view url, const core::Env& env);
 
+// RFC 3986 percent-encoding of everything but unreserved characters, for one path segment or
+// query value.
+std::string PercentEncode(std::string_view s);
+
 }  // namespace obsgate::net

@@ -35,21 +35,6 @@ bool Kept(std::string_view key) {
   return std::find(kAnnotationsKept.begin(), kAnnotationsKept.end(), key) != kAnnotationsKept.end();
 }
 
-std::string Percent(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string Where(const Target& t) { return t.ns + "/" + t.deployment; }
 
 // What is being asked of the API, for messages about RBAC.
@@ -266,8 +251,8 @@ class ApiClient {
     bool first = true;
     while (true) {
       std::string target = path + "?limit=" + std::to_string(options_.page_size);
-      if (!selector.empty()) target += "&labelSelector=" + Percent(selector);
-      if (!next.empty()) target += "&continue=" + Percent(next);
+      if (!selector.empty()) target += "&labelSelector=" + net::PercentEncode(selector);
+      if (!next.empty()) target += "&continue=" + net::PercentEncode(next);
       Answer a = Read(target, op);
       if (a.outcome != Outcome::kDone) return a;
       auto list = Json::Parse(a.body);

@@ -10,6 +10,7 @@
 #include "core/json.hpp"
 #include "core/time.hpp"
 #include "core/units.hpp"
+#include "net/http_client.hpp"
 #include "rollback/swarm/engine_client.hpp"
 
 namespace obsgate::rollback::swarm {
@@ -37,21 +38,6 @@ std::optional<std::pair<int, int>> ParseApiVersion(std::string_view v) {
     return std::nullopt;
   }
   return std::pair{major, minor};
-}
-
-std::string PathEscape(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 // The engine's {"message": "..."}, or the body's start when it is something else.
@@ -228,7 +214,7 @@ SwarmOrchestrator::Read SwarmOrchestrator::Inspect(const std::string& name) {
     out.error = error;
     return out;
   }
-  EngineReply r = engine_->Send("GET", *prefix + "/services/" + PathEscape(name), "");
+  EngineReply r = engine_->Send("GET", *prefix + "/services/" + net::PercentEncode(name), "");
   if (r.failure != Failure::kNone) {
     out.retry = true;
     out.error = r.error;
@@ -374,7 +360,7 @@ ActionResult SwarmOrchestrator::Update(const Target& target, bool rollback,
       }
     }
     std::string prefix = api_prefix_;
-    std::string request = prefix + "/services/" + PathEscape(s.id) +
+    std::string request = prefix + "/services/" + net::PercentEncode(s.id) +
                           "/update?version=" + std::to_string(s.version) +
                           (rollback ? "&rollback=previous" : "");
     std::string body = s.spec;  // as the docker CLI sends it; the engine ignores it on rollback

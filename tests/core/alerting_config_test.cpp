@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/config.hpp"
+#include "tests/core/config_test_support.hpp"
 #include "tests/support/process.hpp"
 
 namespace obsgate::core {
@@ -11,19 +12,10 @@ namespace {
 
 using ::testing::ElementsAre;
 
-Env FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using testing::FakeEnv;
 
 std::vector<std::string> Problems(std::string_view yaml, Env env = FakeEnv({})) {
-  ConfigLoad load = ParseConfig(yaml, "obsgate.yaml", env);
-  std::vector<std::string> out;
-  for (const ConfigProblem& p : load.problems) out.push_back(p.ToString());
-  return out;
+  return testing::ProblemsOf(yaml, env);
 }
 
 const char* kSlackUrl = "https://hooks.slack.com/services/T0001/B0001/s3cr3tS3cr3tS3cr3t";

@@ -5,6 +5,7 @@
 
 #include <map>
 
+#include "tests/core/config_test_support.hpp"
 #include "tests/support/process.hpp"
 
 namespace obsgate::core {
@@ -12,19 +13,11 @@ namespace {
 
 using ::testing::ElementsAre;
 
-Env FakeEnv(std::map<std::string, std::string> vars) {
-  return [vars](const std::string& name) -> std::optional<std::string> {
-    auto it = vars.find(name);
-    if (it == vars.end()) return std::nullopt;
-    return it->second;
-  };
-}
+using testing::FakeEnv;
 
 std::vector<std::string> Problems(std::string_view yaml, Env env = FakeEnv({})) {
-  ConfigLoad load = ParseConfig(yaml, "obsgate.yaml", env);
-  std::vector<std::string> out;
-  for (const ConfigProblem& p : load.problems) out.push_back(p.ToString());
-  EXPECT_EQ(load.config.has_value(), out.empty());
+  std::vector<std::string> out = testing::ProblemsOf(yaml, env);
+  EXPECT_EQ(ParseConfig(yaml, "obsgate.yaml", env).config.has_value(), out.empty());
   return out;
 }
 
@@ -163,7 +156,7 @@ TEST(LoadConfigFile, UnreadableFileIsAProblem) {
 }
 
 TEST(LoadConfigFile, ReadsAFile) {
-  testing::TempDir dir;
+  obsgate::testing::TempDir dir;
   std::string path = dir.Write("c.yaml", "listen: 127.0.0.1:1234\n");
   ConfigLoad load = LoadConfigFile(path, FakeEnv({}));
   ASSERT_TRUE(load.config);
