@@ -12,6 +12,7 @@
 #include "app/default_config.hpp"
 #include "app/deploy_cli.hpp"
 #include "app/gateway.hpp"
+#include "app/lint_cli.hpp"
 #include "app/metrics_dump.hpp"
 #include "app/rollback_cli.hpp"
 #include "app/rules_setup.hpp"
@@ -148,6 +149,8 @@ const std::vector<Command>& Commands() {
        kRollbackHelp, RollbackCommand},
       {"revisions", "list a deployment's revisions as the orchestrator keeps them", kRevisionsHelp,
        RevisionsCommand},
+      {"lint-migrations", "flag destructive changes in SQL and Alembic migrations",
+       kLintMigrationsHelp, LintMigrationsCommand},
       {"deploy", "start a deploy pipeline run for a tag on the running gateway", kDeployHelp,
        DeployCommand},
       {"approve", "let a pipeline run waiting for a person go on", kApproveHelp, ApproveCommand},
@@ -172,9 +175,9 @@ void PrintHelp() {
 
 int RunCli(const std::vector<std::string>& all) {
   // A person's one-off commands print their own result; the log says only what went wrong.
-  bool one_off =
-      !all.empty() && (all[0] == "rollback" || all[0] == "revisions" || all[0] == "deploy" ||
-                       all[0] == "approve" || all[0] == "abort" || all[0] == "runs");
+  bool one_off = !all.empty() && (all[0] == "rollback" || all[0] == "revisions" ||
+                                  all[0] == "deploy" || all[0] == "approve" || all[0] == "abort" ||
+                                  all[0] == "runs" || all[0] == "lint-migrations");
   if (const char* level = std::getenv("LOG_LEVEL")) {
     log::Init(level);
   } else {
