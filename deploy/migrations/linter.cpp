@@ -61,20 +61,31 @@ std::string Shorten(std::string s) {
   return s;
 }
 
+// A quoted identifier as SQL writes it: "Audit Log", "We""ird".
+std::string Requote(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+// The name a table is known by across one file: without its schema, quotes or case.
+std::string TableKey(std::string_view table) {
+  std::size_t dot = table.rfind('.');
+  std::string key;
+  for (char c : dot == std::string_view::npos ? table : table.substr(dot + 1)) {
+    if (c != '"') key += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  return key;
+}
+
 // Where findings go, and what this file has created so far.
 struct Context {
   std::string_view file;
-  std::set<std::string> new_tables;  // lower-cased, without schema
+  std::set<std::string> new_tables;  // TableKey()s
   std::vector<MigrationFinding> findings;
 
-  bool IsNew(std::string_view table) const {
-    std::size_t dot = table.rfind('.');
-    return new_tables.count(Lower(dot == std::string_view::npos ? table : table.substr(dot + 1)));
-  }
-  void Created(std::string_view table) {
-    std::size_t dot = table.rfind('.');
-    new_tables.insert(Lower(dot == std::string_view::npos ? table : table.substr(dot + 1)));
-  }
+  bool IsNew(std::string_view table) const { return new_tables.count(TableKey(table)) > 0; }
+  void Created(std::string_view table) { new_tables.insert(TableKey(table)); }
   void Add(int line, std::string rule, std::string message) {
     MigrationFinding f;
     f.file = std::string(file);
@@ -317,11 +328,13 @@ class SqlCursor {
     ++i_;
     return true;
   }
-  // A possibly schema-qualified name, its parts joined with '.'; "?" when there is none.
+  // A possibly schema-qualified name, its parts joined with '.' and quoted identifiers quoted
+  // as written; "?" when there is none.
   std::string Name() {
     std::string name;
     while (!AtEnd() && (t_[i_].kind == SqlKind::kWord || t_[i_].kind == SqlKind::kQuoted)) {
-      name += t_[i_++].text;
+      const SqlToken& t = t_[i_++];
+      name += t.kind == SqlKind::kQuoted ? Requote(t.text) : t.text;
       if (i_ + 1 < end_ && IsPunct(t_[i_], '.') &&
           (t_[i_ + 1].kind == SqlKind::kWord || t_[i_ + 1].kind == SqlKind::kQuoted)) {
         name += '.';
@@ -438,11 +451,11 @@ void LintAlterAction(SqlCursor c, const std::string& table, Context& ctx) {
 }
 
 void LintStatement(SqlCursor c, Context& ctx, int do_depth) {
-  const int line = c.Line();
-  if (do_depth > 0) {
+  if (do_depth > 0) {  // the first statement of a PL/pgSQL block starts after its BEGIN
     while (c.Accept("BEGIN")) {
     }
   }
+  const int line = c.Line();
   if (c.AcceptAll({"ALTER", "TABLE"})) {
     c.AcceptAll({"IF", "EXISTS"});
     c.Accept("ONLY");
@@ -610,7 +623,7 @@ std::vector<PyToken> TokenizePython(std::string_view s) {
     // A string, with an optional prefix of up to two of r, b, u, f.
     std::size_t j = i;
     bool raw = false;
-    while (j < n && j - i < 2 && std::strchr("rRbBuUfF", s[j]) != nullptr && s[j] != '\0') {
+    while (j < n && j - i < 2 && s[j] != '\0' && std::strchr("rRbBuUfF", s[j]) != nullptr) {
       raw = raw || s[j] == 'r' || s[j] == 'R';
       ++j;
     }

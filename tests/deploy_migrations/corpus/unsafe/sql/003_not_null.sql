@@ -1,0 +1,11 @@
+ALTER TABLE users ADD COLUMN tenant_id bigint NOT NULL;
+ALTER TABLE users
+  ADD COLUMN plan text NOT NULL DEFAULT 'free',
+  ADD COLUMN region text
+    CHECK (region IS NOT NULL),
+  ADD COLUMN "Country" varchar(2) NOT NULL;
+ALTER TABLE users ALTER COLUMN nickname SET NOT NULL;
+ALTER TABLE users ADD COLUMN legacy_id bigserial NOT NULL;
+ALTER TABLE users ADD COLUMN code int GENERATED ALWAYS AS IDENTITY NOT NULL;
+ALTER TABLE users ADD COLUMN note text DEFAULT E'it\'s';
+ALTER TABLE users DROP COLUMN fax;
