@@ -1,0 +1,5 @@
+-- DROP TABLE a;
+/* DROP /* nested */ TABLE b; */
+SELECT 'DROP TABLE c;''', "DROP;TABLE", E'\'; DROP TABLE d', $$ DROP TABLE e; $$, $t$ $$ $t$;
+DO $do$ BEGIN DROP TABLE f; END $do$; DROP TABLE g, h; RENAME TABLE i TO j;
+CREATE UNIQUE INDEX IF NOT EXISTS k ON ONLY l (m); CREATE INDEX CONCURRENTLY n ON o (p);
