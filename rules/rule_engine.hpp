@@ -116,7 +116,6 @@ class RuleEngine {
   void UpdateGauges();
 
   const WindowStore& store_;
-  const core::Clock& clock_;
   std::vector<CompiledRule> rules_;
   std::vector<AlertListener*> listeners_;
   mutable std::mutex mu_;  // guards alerts_ and the rules' evaluation times for readers
