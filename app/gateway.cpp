@@ -121,14 +121,18 @@ void Gateway::InstallRoutes() {
   });
 }
 
+void Gateway::UseOrchestrator(std::unique_ptr<rollback::Orchestrator> orchestrator) {
+  orchestrator_ = std::move(orchestrator);
+}
+
 core::Status Gateway::Start() {
   log_alerts_ = std::make_unique<LogAlerts>();
   auto alerting = Alerting::Create(config_, env_, *clock_, *registry_);
   if (!alerting) return core::Error{alerting.error()};
   alerting_ = std::move(alerting).value();
   alerting_->InstallRoutes(*server_);
-  auto rollbacks =
-      Rollbacks::Create(config_, env_, *clock_, *store_, &alerting_->router(), *registry_);
+  auto rollbacks = Rollbacks::Create(config_, env_, *clock_, *store_, &alerting_->router(),
+                                     *registry_, std::move(orchestrator_));
   if (!rollbacks) return core::Error{rollbacks.error()};
   rollbacks_ = std::move(rollbacks).value();
   rollbacks_->InstallRoutes(*server_);

@@ -29,6 +29,9 @@ class AlertListener;
 namespace obsgate::server {
 class HttpServer;
 }
+namespace obsgate::rollback {
+class Orchestrator;
+}
 
 namespace obsgate::app {
 
@@ -47,6 +50,9 @@ class Gateway {
           std::unique_ptr<core::Clock> clock = nullptr);
   ~Gateway();
 
+  // Before Start: roll back through `orchestrator` instead of the one the configuration names
+  // (obsgate demo's simulated cluster).
+  void UseOrchestrator(std::unique_ptr<rollback::Orchestrator> orchestrator);
   core::Status Start();
   // Graceful: stop accepting, let requests in flight finish within server.shutdown_timeout.
   void Stop();
@@ -84,6 +90,7 @@ class Gateway {
   std::unique_ptr<Pipelines> pipelines_;  // set by Start()
   std::unique_ptr<server::HttpServer> server_;
   std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<rollback::Orchestrator> orchestrator_;  // UseOrchestrator's, until Start()
   std::thread ticker_;
   std::mutex tick_mu_;
   std::condition_variable tick_cv_;

@@ -57,7 +57,8 @@ alerting::AlertSnapshot Announcement(const rollback::RollbackEvent& e) {
 
 core::Result<std::unique_ptr<Rollbacks>> Rollbacks::Create(
     const core::Config& config, const core::Env& env, const core::Clock& clock,
-    rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry) {
+    rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry,
+    std::unique_ptr<rollback::Orchestrator> orchestrator) {
   std::unique_ptr<Rollbacks> r(new Rollbacks());
   if (core::Status s = core::MakeDirectories(config.data_dir); !s) return core::Error{s.error()};
   auto audit = rollback::AuditLog::Open(config.data_dir + "/rollbacks.jsonl");
@@ -83,10 +84,13 @@ core::Result<std::unique_ptr<Rollbacks>> Rollbacks::Create(
         });
     r->discovery_ = std::move(discovery).value();
   }
-  auto orchestrator = MakeOrchestrator(config.orchestrator, env, clock);
-  if (!orchestrator) return core::Error{"orchestrator: " + orchestrator.error()};
+  if (!orchestrator) {
+    auto configured = MakeOrchestrator(config.orchestrator, env, clock);
+    if (!configured) return core::Error{"orchestrator: " + configured.error()};
+    orchestrator = std::move(configured).value();
+  }
   r->controller_ = std::make_unique<rollback::RollbackController>(
-      std::move(orchestrator).value(), config.rollback, store, *r->audit_, clock,
+      std::move(orchestrator), config.rollback, store, *r->audit_, clock,
       [router](const rollback::RollbackEvent& e) {
         if (router) router->Announce(Announcement(e));
       },

@@ -38,9 +38,11 @@ core::Result<std::unique_ptr<rollback::Orchestrator>> MakeOrchestrator(
 // under data_dir, announcements through the alerting router, GET /api/v1/rollbacks.
 class Rollbacks {
  public:
+  // `orchestrator`, when given, is acted through instead of the one config.orchestrator names.
   static core::Result<std::unique_ptr<Rollbacks>> Create(
       const core::Config& config, const core::Env& env, const core::Clock& clock,
-      rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry);
+      rules::WindowStore& store, alerting::Router* router, prometheus::Registry& registry,
+      std::unique_ptr<rollback::Orchestrator> orchestrator = nullptr);
   ~Rollbacks();
   rules::AlertListener& listener();
   rollback::RollbackController& controller() { return *controller_; }
