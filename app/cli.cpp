@@ -10,6 +10,7 @@
 
 #include "app/analyze.hpp"
 #include "app/default_config.hpp"
+#include "app/demo.hpp"
 #include "app/deploy_cli.hpp"
 #include "app/gateway.hpp"
 #include "app/lint_cli.hpp"
@@ -135,6 +136,8 @@ const std::vector<Command>& Commands() {
        "Signals: SIGHUP reloads the configuration (so does POST /-/reload); SIGTERM and\n"
        "SIGINT stop gracefully, letting requests in flight finish.\n",
        [](const std::vector<std::string>& a) { return RunGateway(a); }},
+      {"demo", "watch obsgate roll a bad release back, on this machine alone", kDemoHelp,
+       DemoCommand},
       {"check-config", "validate a configuration file and print every problem",
        "usage: obsgate check-config FILE\n\n"
        "Reads FILE as obsgate would at start, with ${NAME} expanded from the environment, and\n"
