@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Sets up a Debian 12 machine for obsgate, builds it, and runs it or its tests.
+#   ./dev.sh demo [--follow]             install what is missing, build, watch a bad release
+#                                        get rolled back (about 70 seconds, nothing outside needed)
 #   ./dev.sh run [obsgate run args...]   install what is missing, build, start the gateway
 #   ./dev.sh test [ctest args...]        install what is missing, build, run the whole test suite
 #   ./dev.sh build                       install what is missing and build
@@ -30,14 +32,19 @@ install_packages() {
     "${missing[@]}" >/dev/null
 }
 
-build() {
+build() {  # [--target NAME]: only that target
   cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE="${BUILD_TYPE:-RelWithDebInfo}" >/dev/null
-  cmake --build "$BUILD_DIR" -j"${JOBS:-2}"
+  cmake --build "$BUILD_DIR" -j"${JOBS:-2}" "$@"
 }
 
 cmd=${1:-}
 [ $# -gt 0 ] && shift
 case "$cmd" in
+  demo)
+    install_packages
+    build --target obsgate
+    exec "$BUILD_DIR/app/obsgate" demo "$@"
+    ;;
   run)
     install_packages
     build
@@ -54,7 +61,7 @@ case "$cmd" in
     build
     ;;
   *)
-    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
     ;;
 esac
