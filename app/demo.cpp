@@ -69,6 +69,7 @@ constexpr Seconds kRolloutAt = 20s;     // demo time at which v2 starts rolling 
 constexpr auto kRolloutTime = 10s;      // how long the simulated cluster takes to move traffic
 constexpr auto kErrorRateWindow = 10s;  // the timeline's error rates
 constexpr auto kRequestsWindow = 2s;    // and requests/s, short so that traffic moves show
+constexpr double kMinRequestsForRate = 20;
 constexpr Seconds kGiveUpAt = 150s;     // no rollback by then: something is broken
 constexpr Seconds kAfterResolved = 3s;  // for the resolved message to reach Slack
 constexpr Seconds kLingerAfterBack = 40s;
@@ -540,7 +541,9 @@ std::string Demo::RateColumns(const std::string& version) const {
   auto requests = gateway_->store().Window(key, requests_window);
   auto errors = gateway_->store().Window(key, kErrorRateWindow);
   double span = std::min(Seconds(requests_window).count(), clock_->Elapsed().count());
-  std::optional<double> rate = errors ? errors->ErrorRate() : std::nullopt;
+  // A rate of a handful of requests (a version fading out) says nothing.
+  std::optional<double> rate =
+      errors && errors->requests >= kMinRequestsForRate ? errors->ErrorRate() : std::nullopt;
   char out[64];
   std::snprintf(out, sizeof out, "%8s %7s",
                 requests && requests->requests >= 0.5 && span > 0
@@ -841,7 +844,8 @@ int Demo::Run() {
     if (!rollout_at_ && t >= kRolloutAt) {
       rollout_at_ = t;
       rollback::ActionResult r = cluster_->SetImage(kTarget, "", kImage + "v2");
-      Event(kYellow, "rollout of v2: " + r.message,
+      std::string what = r.message.starts_with("simulated: ") ? r.message.substr(11) : r.message;
+      Event(kYellow, "rollout of v2 by the simulated orchestrator: " + what,
             {"the simulated cluster moves traffic from v1 to v2 over " +
              std::to_string(std::chrono::seconds(kRolloutTime).count()) + "s"});
     }
@@ -857,7 +861,8 @@ int Demo::Run() {
     if (tick != last_tick_) {
       last_tick_ = tick;
       long ten = std::lround(t.count()) / 10;
-      if (!story_told || ten != last_follow_row_) Row();
+      bool counted = gateway.store().Window({kTarget.ns, kTarget.deployment, "v1"}, 1h).has_value();
+      if (counted && (!story_told || ten != last_follow_row_)) Row();
       if (story_told) last_follow_row_ = ten;
     }
     // Done once the alert has resolved and Slack has heard so, or (should it linger) a while
