@@ -266,6 +266,8 @@ std::string FormatValue(std::string_view name, double value) {
 std::string ActionText(const AlertSnapshot& a) {
   if (a.action.empty()) return "Notify only";
   if (a.action == "rollback") {
+    // Once resolved, the rollback is history: its outcome is announced as ObsgateRollback.
+    if (a.status == "resolved") return "Rollback asked for when it fired";
     return a.baseline_version.empty() ? "Rolling back" : "Rolling back to " + a.baseline_version;
   }
   std::string text = a.action;

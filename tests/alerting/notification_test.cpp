@@ -168,6 +168,9 @@ TEST(ActionText, SaysWhatObsgateDoes) {
   EXPECT_EQ(ActionText(a), "Rolling back");
   a.baseline_version = "v1";
   EXPECT_EQ(ActionText(a), "Rolling back to v1");
+  a.status = "resolved";
+  EXPECT_EQ(ActionText(a), "Rollback asked for when it fired");
+  a.status = "firing";
   a.action = "would roll back (dry run)";
   EXPECT_EQ(ActionText(a), "Would roll back (dry run)");
 }
