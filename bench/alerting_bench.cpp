@@ -72,8 +72,7 @@ int main(int argc, char** argv) {
   start = Clock::now();
   router.Flush();
   double flush = Seconds(start);
-  std::printf("router: %d alerts -> %d notifications with %zu alerts\n", alerts, sent,
-              sent_alerts);
+  std::printf("router: %d alerts -> %d notifications with %zu alerts\n", alerts, sent, sent_alerts);
   std::printf("  baseline std::map insert  %8.3f s  %10.0f alerts/s\n", baseline,
               alerts / baseline);
   std::printf("  router Update             %8.3f s  %10.0f alerts/s  (ratio %.2f)\n", updates,

@@ -213,7 +213,8 @@ TEST(Kubernetes, TheDeploymentVariantRendersWithLeastPrivilege) {
       Selects(monitor["spec"]["selector"]["matchLabels"], r.Get("Service")["metadata"]["labels"]));
   EXPECT_EQ(monitor["spec"]["endpoints"][0]["port"].as<std::string>(),
             r.Get("Service")["spec"]["ports"][0]["name"].as<std::string>());
-  EXPECT_FALSE(Kinds(r).count("Secret")) << "secrets are created apart, never kept in the repository";
+  EXPECT_FALSE(Kinds(r).count("Secret"))
+      << "secrets are created apart, never kept in the repository";
 }
 
 TEST(Kubernetes, RollbackMayOnlyReadAndPatchDeployments) {

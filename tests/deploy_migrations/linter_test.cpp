@@ -241,20 +241,21 @@ TEST(Alembic, OnlyUpgradeCounts) {
 }
 
 TEST(Alembic, ExecuteLintsItsSqlAtTheLinesOfTheString) {
-  EXPECT_THAT(Brief(Py("def upgrade():\n"
-                       "    op.execute(r\"DROP TABLE a\")\n"
-                       "    op.execute(sqltext=sa.text('ALTER TABLE b '\n"
-                       "                               'DROP COLUMN c'))\n"
-                       "    op.execute(\"\"\"\n"
-                       "        -- DROP TABLE commented;\n"
-                       "        DROP TABLE\n"
-                       "          d;\n"
-                       "        \"\"\")\n"
-                       "    op.execute('ALTER TABLE e\\nDROP COLUMN f; SELECT \\'DROP TABLE g\\'')\n"
-                       "    op.execute(f\"ALTER TABLE {table} DROP COLUMN h\")\n"
-                       "    op.execute(some_variable)\n")),
-              ElementsAre("m.py:2: drop_table", "m.py:4: drop_column", "m.py:7: drop_table",
-                          "m.py:10: drop_column", "m.py:11: drop_column"));
+  EXPECT_THAT(
+      Brief(Py("def upgrade():\n"
+               "    op.execute(r\"DROP TABLE a\")\n"
+               "    op.execute(sqltext=sa.text('ALTER TABLE b '\n"
+               "                               'DROP COLUMN c'))\n"
+               "    op.execute(\"\"\"\n"
+               "        -- DROP TABLE commented;\n"
+               "        DROP TABLE\n"
+               "          d;\n"
+               "        \"\"\")\n"
+               "    op.execute('ALTER TABLE e\\nDROP COLUMN f; SELECT \\'DROP TABLE g\\'')\n"
+               "    op.execute(f\"ALTER TABLE {table} DROP COLUMN h\")\n"
+               "    op.execute(some_variable)\n")),
+      ElementsAre("m.py:2: drop_table", "m.py:4: drop_column", "m.py:7: drop_table",
+                  "m.py:10: drop_column", "m.py:11: drop_column"));
 }
 
 TEST(Alembic, BatchOperationsUseTheBatchTable) {
