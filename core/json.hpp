@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +11,8 @@ namespace obsgate::core {
 // characters; invalid UTF-8 bytes become U+FFFD so the output is always valid JSON.
 void AppendJsonEscaped(std::string& out, std::string_view s);
 
+// The UTF-8 bytes of one code point (up to U+10FFFF; the caller checks surrogates).
+void AppendUtf8(std::string& out, std::uint32_t cp);
 // s as a quoted JSON string.
 std::string JsonQuote(std::string_view s);
 

@@ -3,28 +3,12 @@
 #include <algorithm>
 #include <charconv>
 
+#include "core/json.hpp"
+
 namespace obsgate::rollback::kubernetes {
 namespace {
 
 constexpr int kMaxDepth = 200;
-
-void AppendUtf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 // The length of the valid UTF-8 sequence at s[i], or 0 when the bytes there are not one.
 std::size_t Utf8Length(std::string_view s, std::size_t i, std::uint32_t* cp) {
@@ -183,7 +167,7 @@ class Parser {
           } else if (cp >= 0xD800 && cp <= 0xDFFF) {
             cp = 0xFFFD;
           }
-          AppendUtf8(out, cp);
+          core::AppendUtf8(out, cp);
           break;
         }
         default:
