@@ -1,4 +1,4 @@
-// `obsgate metrics-dump` on the shared captures, on bad input, and on a live node exporter.
+// `obsgate metrics-dump` on the captures in tests/data, on bad input, and on a live node exporter.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@ namespace {
 using ::testing::EndsWith;
 using ::testing::HasSubstr;
 
-const std::string kCaptures = std::string(OBSGATE_SHARED_DIR) + "/data/exposition/";
+const std::string kCaptures = std::string(OBSGATE_TEST_DATA_DIR) + "/exposition/";
 
 TEST(MetricsDump, PrintsFamiliesAndTheSampleCountOfAFile) {
   RunResult r = RunCommand({OBSGATE_BINARY, "metrics-dump", kCaptures + "node_exporter.prom"});

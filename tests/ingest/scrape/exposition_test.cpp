@@ -16,8 +16,8 @@ using ::testing::Pair;
 constexpr ExpositionFormat kText = ExpositionFormat::kText;
 constexpr ExpositionFormat kOm = ExpositionFormat::kOpenMetrics;
 
-std::string ReadShared(const std::string& name) {
-  std::ifstream in(std::string(OBSGATE_SHARED_DIR) + "/data/exposition/" + name, std::ios::binary);
+std::string ReadCapture(const std::string& name) {
+  std::ifstream in(std::string(OBSGATE_TEST_DATA_DIR) + "/exposition/" + name, std::ios::binary);
   std::ostringstream s;
   s << in.rdbuf();
   return s.str();
@@ -226,8 +226,8 @@ TEST(ExpositionTest, EdgeCasesFromBothSpecs) {
 }
 
 TEST(ExpositionTest, NodeExporterCaptureHasItsFamiliesAndSamples) {
-  std::string body = ReadShared("node_exporter.prom");
-  ASSERT_FALSE(body.empty()) << "missing " OBSGATE_SHARED_DIR "/data/exposition";
+  std::string body = ReadCapture("node_exporter.prom");
+  ASSERT_FALSE(body.empty()) << "missing " OBSGATE_TEST_DATA_DIR "/exposition";
   EXPECT_EQ(SniffFormat(body), kText);
   // Counted independently: 283 "# TYPE" lines, every sample under one of them, 507 sample lines.
   auto parsed = ParseExpositionToValues(body, kText);
@@ -243,7 +243,7 @@ TEST(ExpositionTest, NodeExporterCaptureHasItsFamiliesAndSamples) {
 // The capture named prometheus.openmetrics is what Prometheus 2.42 served without an Accept
 // header: text 0.0.4 (counters named with _total in TYPE, no "# EOF").
 TEST(ExpositionTest, PrometheusCaptureHasItsFamiliesAndSamples) {
-  std::string body = ReadShared("prometheus.openmetrics");
+  std::string body = ReadCapture("prometheus.openmetrics");
   ASSERT_FALSE(body.empty());
   EXPECT_EQ(SniffFormat(body), kText);
   // 168 "# TYPE" lines (82 counters, 70 gauges, 7 histograms, 9 summaries), 344 sample lines.
