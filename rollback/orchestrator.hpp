@@ -58,6 +58,15 @@ struct ActionResult {
 
 const char* OutcomeName(ActionResult::Outcome o);  // "done", "skipped", "retry", "failed"
 
+// What a rollback undoes. Orchestrators that keep revisions (Kubernetes, Swarm) go to
+// `to_revision` or the previous one and report the versions they found; a command (exec) is
+// handed the versions obsgate judged.
+struct RollbackRequest {
+  std::string to_revision = {};   // a Revision::id; empty: the previous revision
+  std::string from_version = {};  // the release judged bad ("v2"); empty when not known
+  std::string to_version = {};    // the version it was judged against ("v1"); empty when not known
+};
+
 // The cluster obsgate undoes releases on. Implementations: kubernetes/, swarm/, exec/. Calls
 // block (bounded by the implementation's time-outs); one call at a time per instance unless the
 // implementation says it is thread-safe.
@@ -68,8 +77,8 @@ class Orchestrator {
 
   // The deployment's revisions, the current one first, then older ones newest first.
   virtual core::Result<std::vector<Revision>> Revisions(const Target& target) = 0;
-  // Rolls back to the previous revision, or to `to_revision` when given (a Revision::id).
-  virtual ActionResult RollBack(const Target& target, const std::string& to_revision = "") = 0;
+  // Rolls back to the previous revision, or to `request.to_revision` when given.
+  virtual ActionResult RollBack(const Target& target, const RollbackRequest& request = {}) = 0;
   // Sets the image of `container` (empty: the first container) — the deploy pipeline's rollout.
   virtual ActionResult SetImage(const Target& target, const std::string& container,
                                 const std::string& image) = 0;

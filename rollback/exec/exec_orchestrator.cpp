@@ -252,8 +252,10 @@ core::Result<std::vector<Revision>> ExecOrchestrator::Revisions(const Target& ta
                      "watches (RollBackFromTo)"};
 }
 
-ActionResult ExecOrchestrator::RollBack(const Target& target, const std::string& to_revision) {
-  return RollBackFromTo(target, "", to_revision);
+ActionResult ExecOrchestrator::RollBack(const Target& target, const RollbackRequest& request) {
+  // A revision, for a command, is a version: a person's --to-revision names the one to return to.
+  return RollBackFromTo(target, request.from_version,
+                        request.to_revision.empty() ? request.to_version : request.to_revision);
 }
 
 ActionResult ExecOrchestrator::RollBackFromTo(const Target& target, const std::string& from_version,

@@ -67,8 +67,9 @@ class ExecOrchestrator final : public Orchestrator {
   // Always an error: a command has no revisions to list. Callers take the versions from the
   // series they watch and call RollBackFromTo.
   core::Result<std::vector<Revision>> Revisions(const Target& target) override;
-  // RollBackFromTo(target, "", to_revision): for exec a revision is a version.
-  ActionResult RollBack(const Target& target, const std::string& to_revision = "") override;
+  // RollBackFromTo(from_version, to_revision or else to_version): for exec a revision is a
+  // version.
+  ActionResult RollBack(const Target& target, const RollbackRequest& request = {}) override;
   // Runs the rollback command with {from_version} (the bad release) and {to_version} (the one to
   // return to; empty: the command's own "previous"). Exit 0: done; non-zero: failed with the
   // output in `detail`; time-out: retry.

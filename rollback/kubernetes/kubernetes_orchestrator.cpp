@@ -513,7 +513,8 @@ core::Result<std::vector<Revision>> KubernetesOrchestrator::Revisions(const Targ
 }
 
 ActionResult KubernetesOrchestrator::RollBack(const Target& target,
-                                              const std::string& to_revision) {
+                                              const RollbackRequest& request) {
+  const std::string& to_revision = request.to_revision;
   std::lock_guard lock(mu_);
   std::int64_t wanted = 0;
   if (!to_revision.empty()) {

@@ -79,7 +79,7 @@ class KubernetesOrchestrator final : public Orchestrator {
 
   std::string_view kind() const override { return "kubernetes"; }
   core::Result<std::vector<Revision>> Revisions(const Target& target) override;
-  ActionResult RollBack(const Target& target, const std::string& to_revision = "") override;
+  ActionResult RollBack(const Target& target, const RollbackRequest& request = {}) override;
   ActionResult SetImage(const Target& target, const std::string& container,
                         const std::string& image) override;
   core::Result<RolloutStatus> Status(const Target& target) override;

@@ -73,7 +73,8 @@ ActionResult SimulatedOrchestrator::Record(const char* action, const Target& tar
   return result;
 }
 
-ActionResult SimulatedOrchestrator::RollBack(const Target& target, const std::string& to_revision) {
+ActionResult SimulatedOrchestrator::RollBack(const Target& target, const RollbackRequest& request) {
+  const std::string& to_revision = request.to_revision;
   core::TimePoint now = clock_.Now();
   std::lock_guard lock(mu_);
   auto it = deployments_.find(KeyOf(target));

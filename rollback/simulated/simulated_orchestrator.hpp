@@ -34,7 +34,7 @@ class SimulatedOrchestrator final : public Orchestrator {
   std::string_view kind() const override { return "simulated"; }
   core::Result<std::vector<Revision>> Revisions(const Target& target) override;
   // Switches to the previous revision (or `to_revision`); traffic moves over `rollout_time`.
-  ActionResult RollBack(const Target& target, const std::string& to_revision = "") override;
+  ActionResult RollBack(const Target& target, const RollbackRequest& request = {}) override;
   // A new revision with `image` (or the existing one that has it, renumbered); `container` is
   // ignored: a simulated deployment has one.
   ActionResult SetImage(const Target& target, const std::string& container,

@@ -279,7 +279,8 @@ core::Result<RolloutStatus> SwarmOrchestrator::Status(const Target& target) {
   return out;
 }
 
-ActionResult SwarmOrchestrator::RollBack(const Target& target, const std::string& to_revision) {
+ActionResult SwarmOrchestrator::RollBack(const Target& target, const RollbackRequest& request) {
+  const std::string& to_revision = request.to_revision;
   ActionResult result;
   std::string name = ServiceName(target);
   if (to_revision == "current") {

@@ -36,7 +36,7 @@ class SwarmOrchestrator final : public Orchestrator {
   core::Result<std::vector<Revision>> Revisions(const Target& target) override;
   // POST /services/{id}/update?version=N&rollback=previous, then follows UpdateStatus to
   // rollback_completed within rollout_timeout. `to_revision` may be "" or "previous".
-  ActionResult RollBack(const Target& target, const std::string& to_revision = "") override;
+  ActionResult RollBack(const Target& target, const RollbackRequest& request = {}) override;
   // Updates the service with Spec.TaskTemplate.ContainerSpec.Image set to `image` (a service has
   // one container; `container` is ignored). Does not wait: Status follows the update.
   ActionResult SetImage(const Target& target, const std::string& container,

@@ -34,9 +34,10 @@ class RecordingOrchestrator final : public rollback::Orchestrator {
     r.current = true;
     return std::vector<rollback::Revision>{r};
   }
-  rollback::ActionResult RollBack(const rollback::Target&, const std::string& to) override {
+  rollback::ActionResult RollBack(const rollback::Target&,
+                                  const rollback::RollbackRequest& request) override {
     std::lock_guard lock(mu);
-    rollbacks.push_back(to);
+    rollbacks.push_back(request.to_revision);
     return {rollback::ActionResult::Outcome::kDone, "rolled back", current, "v1", ""};
   }
   rollback::ActionResult SetImage(const rollback::Target&, const std::string&,

@@ -65,7 +65,7 @@ TEST_F(ExecRollback, RunsTheCommandWithTheTargetAndVersions) {
 
 TEST_F(ExecRollback, RollBackTakesTheRevisionAsTheVersionToReturnTo) {
   config_.rollback = {"printf", "%s", "to={to_version} from={from_version}"};
-  ActionResult r = Make()->RollBack(auth_, "v1");
+  ActionResult r = Make()->RollBack(auth_, {.to_revision = "v1"});
   EXPECT_EQ(r.outcome, Outcome::kDone) << r.message;
   EXPECT_EQ(r.detail, "to=v1 from=");
 }

@@ -156,7 +156,7 @@ TEST(KubernetesRollBackTest, FailsWithoutAPreviousRevision) {
   EXPECT_EQ(r.outcome, Outcome::kFailed);
   EXPECT_THAT(r.message, HasSubstr("deployment shop/auth has no previous revision"));
   EXPECT_TRUE(Patches(*fake).empty());
-  r = h.orchestrator->RollBack(kAuth, "7");
+  r = h.orchestrator->RollBack(kAuth, {.to_revision = "7"});
   EXPECT_EQ(r.outcome, Outcome::kFailed);
   EXPECT_THAT(r.message, HasSubstr("has no revision 7"));
 }
@@ -178,12 +178,12 @@ TEST(KubernetesRollBackTest, RollsBackToTheRevisionAskedFor) {
   seed.revisions = 3;
   auto fake = StartFake(seed);
   Harness h(*fake);
-  ActionResult r = h.orchestrator->RollBack(kAuth, "1");
+  ActionResult r = h.orchestrator->RollBack(kAuth, {.to_revision = "1"});
   EXPECT_EQ(r.outcome, Outcome::kDone) << r.message;
   EXPECT_EQ(r.from_version, "v3");
   EXPECT_EQ(r.to_version, "v1");
   EXPECT_EQ(Image(*fake), "registry.example.com/shop/auth:v1");
-  EXPECT_EQ(h.orchestrator->RollBack(kAuth, "x1").outcome, Outcome::kFailed);
+  EXPECT_EQ(h.orchestrator->RollBack(kAuth, {.to_revision = "x1"}).outcome, Outcome::kFailed);
 }
 
 TEST(KubernetesRollBackTest, ConflictIsReadAgainAndTheChangeMadeOnce) {

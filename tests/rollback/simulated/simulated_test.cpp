@@ -40,8 +40,8 @@ TEST(SimulatedOrchestratorTest, RollsOutAndBackLikeRolloutUndo) {
   EXPECT_EQ(back.to_version, "v1");
   // The revision rolled back to takes the next number, as kubectl rollout undo does.
   EXPECT_EQ(Versions(o), (std::vector<std::string>{"3:v1*", "2:v2"}));
-  EXPECT_EQ(o.RollBack(kCheckout, "3").outcome, ActionResult::Outcome::kSkipped);
-  EXPECT_EQ(o.RollBack(kCheckout, "9").outcome, ActionResult::Outcome::kFailed);
+  EXPECT_EQ(o.RollBack(kCheckout, {.to_revision = "3"}).outcome, ActionResult::Outcome::kSkipped);
+  EXPECT_EQ(o.RollBack(kCheckout, {.to_revision = "9"}).outcome, ActionResult::Outcome::kFailed);
   EXPECT_EQ(o.RollBack({"shop", "cart"}).outcome, ActionResult::Outcome::kFailed);
   EXPECT_FALSE(o.Revisions({"shop", "cart"}));
 

@@ -264,8 +264,8 @@ TEST_F(SwarmRollback, AnUnknownServiceFailsWithAHint) {
 
 TEST_F(SwarmRollback, OnlyThePreviousRevisionCanBeAskedFor) {
   auto swarm = Make();
-  EXPECT_EQ(swarm->RollBack(auth_, "current").outcome, Outcome::kSkipped);
-  ActionResult r = swarm->RollBack(auth_, "7");
+  EXPECT_EQ(swarm->RollBack(auth_, {.to_revision = "current"}).outcome, Outcome::kSkipped);
+  ActionResult r = swarm->RollBack(auth_, {.to_revision = "7"});
   EXPECT_EQ(r.outcome, Outcome::kFailed);
   EXPECT_THAT(r.message, HasSubstr("only the previous spec"));
   EXPECT_TRUE(Updates().empty());
