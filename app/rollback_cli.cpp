@@ -18,7 +18,8 @@
 namespace obsgate::app {
 
 const char* const kRollbackHelp =
-    "usage: obsgate rollback NAMESPACE/DEPLOYMENT [--to-revision N] [--dry-run] [--config FILE]\n"
+    "usage: obsgate rollback NAMESPACE/DEPLOYMENT [--to-revision N] [--dry-run] [--force]\n"
+    "                        [--config FILE]\n"
     "\n"
     "Rolls a deployment back to its previous revision (or revision N) through the configured\n"
     "orchestrator, as a person deciding: only_within and the healthy-baseline guard do not\n"
@@ -28,6 +29,8 @@ const char* const kRollbackHelp =
     "(or ~/.kube/config). No running gateway is needed.\n\n"
     "  --to-revision N  the revision to go back to (see obsgate revisions)\n"
     "  --dry-run        decide and say what would happen; change nothing\n"
+    "  --force          roll back though this version was decided already or the deployment\n"
+    "                   is within its cooldown; the audit records the rollback as forced\n"
     "  --config FILE    the gateway's configuration (orchestrator, rollback, receivers)\n\n"
     "Exit status: 0 rolled back, skipped (already there) or dry run; 1 refused or failed; 2 bad\n"
     "usage.\n";
@@ -45,6 +48,7 @@ struct Parsed {
   std::string config;
   std::string to_revision;
   bool dry_run = false;
+  bool force = false;
 };
 
 // NAMESPACE/DEPLOYMENT and the options; an error message when the arguments are wrong.
@@ -68,6 +72,8 @@ std::string Parse(const std::vector<std::string>& args, bool rollback_options, P
       out.to_revision = *v;
     } else if (rollback_options && a == "--dry-run") {
       out.dry_run = true;
+    } else if (rollback_options && a == "--force") {
+      out.force = true;
     } else if (a.rfind("--", 0) == 0) {
       return "unknown option " + a;
     } else {
@@ -167,7 +173,7 @@ int RollbackCommand(const std::vector<std::string>& args) {
   const char* user = std::getenv("USER");
   rollback::RollbackEvent e = controller.RollBackNow(
       p.target, bad_version, p.to_revision, rollback::Candidate::Origin::kPerson,
-      std::string("person") + (user ? " " + std::string(user) : ""), p.dry_run);
+      std::string("person") + (user ? " " + std::string(user) : ""), p.dry_run, p.force);
   std::cout << e.target.ns << "/" << e.target.deployment << ": " << e.result << ": "
             << (e.message.empty() ? e.reason : e.message) << "\n";
   // Give the announcement a moment to be delivered; what is left stays in the outbox.

@@ -19,6 +19,12 @@ const char* const kDefaultRulesYaml = R"(rules:
     summary: "{{ deployment }} {{ version }}: {{ error_rate | pct }} of requests failed over 5m, against {{ baseline.error_rate | pct }} on {{ baseline_version }}"
     description: "{{ requests }} requests in 5m; the difference from {{ baseline_version }} is significant (p = {{ p_value | humanize }})."
     actions: [notify, rollback]
+  - name: ErrorRateConclusivelyWorse
+    expr: error_rate(5m) > 1% and requests(5m) >= 100 and sequential_worse_than_baseline(1%)
+    labels: {severity: critical}
+    summary: "{{ deployment }} {{ version }}: {{ error_rate | pct }} of requests failed over 5m, against {{ baseline.error_rate | pct }} on {{ baseline_version }}"
+    description: "{{ requests }} requests in 5m; the evidence that it fails more often than {{ baseline_version }} since its release is conclusive (sequential p = {{ sequential_p_value | humanize }}), so the rule fired without waiting for a for:."
+    actions: [notify, rollback]
   - name: HighErrorRate
     expr: error_rate(5m) > 5% and requests(5m) >= 100
     for: 1m

@@ -687,6 +687,28 @@ void ReadRollback(ConfigMap& m, RollbackConfig& r) {
   if (auto v = m.Bool("require_healthy_baseline")) r.require_healthy_baseline = *v;
   if (auto v = m.Percent("baseline_max_error_rate")) r.baseline_max_error_rate = *v;
   PositiveDuration(m, "timeout", r.timeout);
+  if (auto so = m.Map("shared_outage")) {
+    using Peers = RollbackConfig::SharedOutage::Peers;
+    RollbackConfig::SharedOutage& o = r.shared_outage;
+    if (auto v = so->String("peers")) {
+      if (*v == "namespace") {
+        o.peers = Peers::kNamespace;
+      } else if (*v == "all") {
+        o.peers = Peers::kAll;
+      } else if (*v == "none") {
+        o.peers = Peers::kNone;
+      } else {
+        so->Report("peers", "\"" + *v +
+                                "\" is not a choice; use namespace (deployments in the release's "
+                                "namespace), all (every deployment) or none (off)");
+      }
+    }
+    PositiveDuration(*so, "window", o.window);
+    PositiveDuration(*so, "before", o.before);
+    if (auto v = so->Percent("similar")) o.similar = *v;
+    if (auto v = so->Int("min_requests", 1, 1'000'000'000)) o.min_requests = static_cast<int>(*v);
+    so->Finish();
+  }
   m.Finish();
 }
 

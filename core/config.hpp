@@ -348,6 +348,19 @@ struct RollbackConfig {
   bool require_healthy_baseline = true;
   double baseline_max_error_rate = 0.01;
   Duration timeout = std::chrono::minutes(5);  // the orchestrator's whole rollback, with retries
+  // Refused when deployments with no release within only_within fail at the same time and at a
+  // similar rate: a shared cause (a dependency, the network), which a rollback would not fix.
+  struct SharedOutage {
+    enum class Peers { kNone, kNamespace, kAll };  // whose failures count: off, same namespace, any
+    Peers peers = Peers::kNamespace;
+    Duration window = std::chrono::minutes(1);   // failing now: over this window
+    Duration before = std::chrono::minutes(10);  // against the window of this length before it
+    double similar = 0.5;   // a peer's error rate at least this fraction of the release's
+    int min_requests = 20;  // a peer with fewer requests in the window proves nothing
+
+    bool operator==(const SharedOutage&) const = default;
+  };
+  SharedOutage shared_outage;
 
   bool operator==(const RollbackConfig&) const = default;
 };

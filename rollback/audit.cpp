@@ -26,8 +26,9 @@ std::string RollbackEventJson(const RollbackEvent& e) {
   return "{\"id\":" + q(e.id) + ",\"at\":\"" + core::FormatRfc3339(e.at) +
          "\",\"namespace\":" + q(e.target.ns) + ",\"deployment\":" + q(e.target.deployment) +
          ",\"badVersion\":" + q(e.bad_version) + ",\"baselineVersion\":" + q(e.baseline_version) +
-         ",\"origin\":" + q(e.origin) + ",\"verdict\":" + q(e.verdict) +
-         ",\"guard\":" + q(e.guard) + ",\"reason\":" + q(e.reason) + ",\"result\":" + q(e.result) +
+         ",\"origin\":" + q(e.origin) + ",\"forced\":" + (e.forced ? "true" : "false") +
+         ",\"verdict\":" + q(e.verdict) + ",\"guard\":" + q(e.guard) +
+         ",\"reason\":" + q(e.reason) + ",\"result\":" + q(e.result) +
          ",\"message\":" + q(e.message) + ",\"fromVersion\":" + q(e.from_version) +
          ",\"toVersion\":" + q(e.to_version) + ",\"toRevision\":" + q(e.to_revision) +
          ",\"values\":" + values + ",\"detail\":" + q(e.detail) + "}";

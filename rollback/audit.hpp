@@ -21,6 +21,7 @@ struct RollbackEvent {
   std::string bad_version;
   std::string baseline_version;
   std::string origin;   // "rule ErrorRateAbove1Percent", "person", "pipeline auth-prod"
+  bool forced = false;  // a person's --force skipped the duplicate and cooldown guards
   std::string verdict;  // VerdictName: act, dry_run, pause, refused, duplicate
   std::string guard;    // the guard that decided, when one did
   std::string reason;   // the guard's words

@@ -3,6 +3,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <map>
 #include <random>
 
 #include "core/log.hpp"
@@ -55,6 +56,47 @@ void FillBaseline(const rules::WindowStore& store, Candidate& c) {
   });
 }
 
+// The release's error rate over the shared-outage window and, for every other deployment in
+// scope with no release of its own, its counts over that window and the one before it: what the
+// shared-outage guard weighs.
+void FillPeers(const rules::WindowStore& store, const core::RollbackConfig& config, Candidate& c) {
+  using Peers = core::RollbackConfig::SharedOutage::Peers;
+  const core::RollbackConfig::SharedOutage& o = config.shared_outage;
+  if (o.peers == Peers::kNone) return;
+  struct Sum {
+    PeerTraffic traffic;
+    core::TimePoint newest;  // when its newest version was first seen
+    int versions = 0;
+  };
+  std::map<std::pair<std::string, std::string>, Sum> sums;
+  store.ForEach([&](const rules::WindowStore::SeriesRef& s) {
+    const core::SeriesKey& k = s.key();
+    if (o.peers == Peers::kNamespace && k.ns != c.target.ns) return;
+    if (k.deployment == rules::kOverflowDeployment) return;
+    rules::WindowCounts now = s.Window(o.window);
+    if (k.ns == c.target.ns && k.deployment == c.target.deployment) {
+      if (k.version == c.bad_version) c.recent_error_rate = now.ErrorRate();
+      return;
+    }
+    rules::WindowCounts before = s.WindowEndingAgo(o.before, o.window);
+    Sum& sum = sums[{k.ns, k.deployment}];
+    sum.traffic.requests += now.requests;
+    sum.traffic.errors += now.errors;
+    sum.traffic.before_requests += before.requests;
+    sum.traffic.before_errors += before.errors;
+    sum.newest = std::max(sum.newest, s.first_seen());
+    ++sum.versions;
+  });
+  const core::TimePoint at = store.LastTick();
+  for (auto& [key, sum] : sums) {
+    // One version seen (also what every deployment looks like after a restart), or none new
+    // within only_within: a bystander. A deployment with its own release has its own story.
+    if (sum.versions > 1 && at - sum.newest < config.only_within) continue;
+    sum.traffic.name = key.first + "/" + key.second;
+    c.peers.push_back(std::move(sum.traffic));
+  }
+}
+
 }  // namespace
 
 RollbackController::RollbackController(std::unique_ptr<Orchestrator> orchestrator,
@@ -96,6 +138,7 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
                            std::chrono::minutes(5));
     if (w) c.baseline_error_rate = w->ErrorRate();
   }
+  FillPeers(store_, config_, c);
   Decision d = guard_.Decide(c);
   if (d.verdict == Decision::Verdict::kDuplicate) return;
   RollbackEvent e;
@@ -167,7 +210,7 @@ void RollbackController::Act(Job& job) {
   auto wait = std::chrono::seconds(1);
   ActionResult r;
   for (;;) {
-    r = orchestrator_->RollBack(e.target, job.to_revision);
+    r = orchestrator_->RollBack(e.target, {job.to_revision, e.bad_version, e.baseline_version});
     if (r.outcome != ActionResult::Outcome::kRetry ||
         std::chrono::steady_clock::now() + wait > deadline) {
       break;
@@ -181,7 +224,8 @@ void RollbackController::Act(Job& job) {
   e.message = r.message;
   e.detail = r.detail;
   e.from_version = r.from_version.empty() ? e.bad_version : r.from_version;
-  e.to_version = r.to_version;
+  e.to_version =
+      r.to_version.empty() && job.to_revision.empty() ? e.baseline_version : r.to_version;
   switch (r.outcome) {
     case ActionResult::Outcome::kDone:
       e.result = "rolled_back";
@@ -200,12 +244,16 @@ void RollbackController::Act(Job& job) {
 RollbackEvent RollbackController::RollBackNow(const Target& target, const std::string& bad_version,
                                               const std::string& to_revision,
                                               Candidate::Origin origin, std::string origin_text,
-                                              bool dry_run) {
+                                              bool dry_run, bool force) {
   Candidate c;
   c.target = target;
   c.bad_version = bad_version;
   c.origin = origin;
-  if (origin == Candidate::Origin::kPipeline) FillBaseline(store_, c);
+  c.forced = force && origin == Candidate::Origin::kPerson;
+  if (origin == Candidate::Origin::kPipeline) {
+    FillBaseline(store_, c);
+    FillPeers(store_, config_, c);
+  }
   Decision d = guard_.Decide(c);
   RollbackEvent e;
   e.at = clock_.Now();
@@ -213,6 +261,7 @@ RollbackEvent RollbackController::RollBackNow(const Target& target, const std::s
   e.bad_version = bad_version;
   e.baseline_version = c.baseline_version;
   e.origin = std::move(origin_text);
+  e.forced = c.forced;
   e.verdict = VerdictName(d.verdict);
   e.guard = d.guard;
   e.reason = d.reason;

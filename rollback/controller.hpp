@@ -40,10 +40,11 @@ class RollbackController : public rules::AlertListener {
   ~RollbackController() override;
 
   void OnAlert(const rules::Alert& alert, rules::AlertState from) override;
-  // A person's or a pipeline's rollback, decided and acted on the calling thread.
+  // A person's or a pipeline's rollback, decided and acted on the calling thread. `force` (a
+  // person's only) skips the duplicate and cooldown guards.
   RollbackEvent RollBackNow(const Target& target, const std::string& bad_version,
                             const std::string& to_revision, Candidate::Origin origin,
-                            std::string origin_text, bool dry_run);
+                            std::string origin_text, bool dry_run, bool force = false);
   RollbackGuard& guard() { return guard_; }
   Orchestrator* orchestrator() { return orchestrator_.get(); }
 

@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "core/units.hpp"
+#include "rules/expr.hpp"
 
 namespace obsgate::rollback {
 namespace {
@@ -12,6 +13,22 @@ std::string Pct(double fraction) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.2f%%", fraction * 100);
   return buf;
+}
+
+// The first peer that fails with the release: enough requests, significantly worse than its own
+// window before, and at least `similar` of the release's error rate. nullptr when none does.
+const PeerTraffic* FailingWith(const Candidate& c, const core::RollbackConfig::SharedOutage& o) {
+  if (!c.recent_error_rate) return nullptr;
+  for (const PeerTraffic& p : c.peers) {
+    if (p.requests < o.min_requests) continue;
+    const double rate = p.errors / p.requests;
+    if (rate <= 0 || rate < o.similar * *c.recent_error_rate) continue;
+    std::optional<double> rose =
+        rules::WorseProportionPValue(p.errors, p.requests, p.before_errors, p.before_requests);
+    // A peer with no traffic before counts only by its rate: it has no past to rise from.
+    if (rose ? *rose < 0.01 : rate > o.similar * *c.recent_error_rate) return &p;
+  }
+  return nullptr;
 }
 
 std::string Name(const Candidate& c) {
@@ -45,13 +62,18 @@ Decision RollbackGuard::Decide(const Candidate& c) {
   core::TimePoint now = clock_.Now();
   std::lock_guard lock(mu_);
   auto decided = std::make_tuple(c.target.ns, c.target.deployment, c.bad_version);
-  if (decided_.contains(decided)) {
+  const bool person = c.origin == Candidate::Origin::kPerson;
+  // What a person can do about a refusal that only says "not again so soon".
+  const std::string force_hint = person ? "; obsgate rollback --force " + c.target.ns + "/" +
+                                              c.target.deployment +
+                                              " skips this check and is audited as forced"
+                                        : "";
+  if (decided_.contains(decided) && !c.forced) {
     return {V::kDuplicate, "duplicate",
-            Name(c) + " was decided already; one decision per deployment and version"};
+            Name(c) + " was decided already; one decision per deployment and version" + force_hint};
   }
   Key key = KeyOf(c.target);
-  if (auto m = contract_.find(key);
-      m != contract_.end() && c.origin != Candidate::Origin::kPerson) {
+  if (auto m = contract_.find(key); m != contract_.end() && !person) {
     return {V::kRefused, "migration",
             "the schema of " + c.target.ns + "/" + c.target.deployment +
                 " went past a contract-phase migration (" + m->second +
@@ -72,7 +94,7 @@ Decision RollbackGuard::Decide(const Candidate& c) {
                   "which a rollback would not fix"};
     }
   }
-  if (c.origin != Candidate::Origin::kPerson && config_.require_healthy_baseline) {
+  if (!person && config_.require_healthy_baseline) {
     if (c.baseline_version.empty()) {
       return {V::kRefused, "baseline",
               "no earlier version of " + c.target.ns + "/" + c.target.deployment +
@@ -89,13 +111,29 @@ Decision RollbackGuard::Decide(const Candidate& c) {
                   "): rolling back would not help; look for a shared cause"};
     }
   }
+  if (c.origin != Candidate::Origin::kPerson &&
+      config_.shared_outage.peers != core::RollbackConfig::SharedOutage::Peers::kNone) {
+    if (const PeerTraffic* p = FailingWith(c, config_.shared_outage)) {
+      const std::string window = core::FormatDuration(config_.shared_outage.window);
+      std::string before =
+          p->before_requests > 0 ? ", up from " + Pct(p->before_errors / p->before_requests) : "";
+      return {V::kRefused, "shared_outage",
+              p->name + ", with no release in " + core::FormatDuration(config_.only_within) +
+                  ", fails at the same time: " + Pct(p->errors / p->requests) + " of " +
+                  std::to_string(static_cast<long long>(p->requests)) + " requests over " + window +
+                  before + ", against " + Pct(*c.recent_error_rate) + " on " + Name(c) +
+                  ". A shared cause (a dependency both use) is likelier than the release, and "
+                  "rolling back would not fix it; obsgate rollback " +
+                  c.target.ns + "/" + c.target.deployment + " does it by hand"};
+    }
+  }
   if (auto last = last_rollback_.find(key);
-      last != last_rollback_.end() && now - last->second < config_.cooldown) {
+      !c.forced && last != last_rollback_.end() && now - last->second < config_.cooldown) {
     return {
         V::kRefused, "cooldown",
         c.target.ns + "/" + c.target.deployment + " was rolled back " +
             core::FormatDuration(std::chrono::duration_cast<core::Duration>(now - last->second)) +
-            " ago, within the cooldown of " + core::FormatDuration(config_.cooldown)};
+            " ago, within the cooldown of " + core::FormatDuration(config_.cooldown) + force_hint};
   }
   while (!recent_.empty() && now - recent_.front() >= std::chrono::hours(1)) recent_.pop_front();
   if (static_cast<int>(recent_.size()) >= config_.max_per_hour) {

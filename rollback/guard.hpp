@@ -15,6 +15,15 @@
 
 namespace obsgate::rollback {
 
+// Another deployment's traffic over the shared-outage window and the window before it.
+struct PeerTraffic {
+  std::string name;  // "shop/search"
+  double requests = 0;
+  double errors = 0;
+  double before_requests = 0;
+  double before_errors = 0;
+};
+
 // Why a rollback is being considered, with what was measured.
 struct Candidate {
   Target target;
@@ -28,6 +37,11 @@ struct Candidate {
     kPipeline,  // a deploy pipeline's failed step: skips only_within
   };
   Origin origin = Origin::kRule;
+  bool forced = false;  // a person's --force: the duplicate and cooldown guards do not apply
+  // The release's error rate over the shared-outage window, and the deployments in its scope
+  // with no release within only_within, over the same seconds.
+  std::optional<double> recent_error_rate;
+  std::vector<PeerTraffic> peers;
 };
 
 // The guard's answer, with the guard that decided and its reason in words.
@@ -40,8 +54,8 @@ struct Decision {
     kDuplicate,  // this (deployment, bad version) was decided already: nothing new
   };
   Verdict verdict = Verdict::kRefused;
-  std::string guard;   // "only_within", "baseline", "cooldown", "max_per_hour", "migration",
-                       // "dry_run", "pause", "duplicate", or "" when it may act
+  std::string guard;   // "only_within", "baseline", "shared_outage", "cooldown", "max_per_hour",
+                       // "migration", "dry_run", "pause", "duplicate", or "" when it may act
   std::string reason;  // "auth v2 is 2h old, older than only_within 30m: ..."
 };
 

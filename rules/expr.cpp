@@ -17,7 +17,8 @@ enum class Fn {
   kLogErrorRatio,
   kBurnRate,
   kAge,
-  kWorseThanBaseline
+  kWorseThanBaseline,
+  kSequentialWorseThanBaseline
 };
 
 struct Expression::Node {
@@ -33,6 +34,9 @@ struct Expression::Node {
 };
 
 namespace {
+
+// The longest stretch of a release the sequential test reads; the store clamps it to its horizon.
+constexpr core::Duration kSequentialSpan = std::chrono::hours(1);
 
 using Node = Expression::Node;
 using NodePtr = std::shared_ptr<const Node>;
@@ -57,6 +61,11 @@ const FnInfo kFunctions[] = {
     {"worse_than_baseline",
      Fn::kWorseThanBaseline,
      {Type::kDuration, Type::kNumber},
+     Type::kBool,
+     false},
+    {"sequential_worse_than_baseline",
+     Fn::kSequentialWorseThanBaseline,
+     {Type::kNumber},
      Type::kBool,
      false},
 };
@@ -419,7 +428,8 @@ class Parser {
     if (info == nullptr) {
       return Error(name_col, "unknown function \"" + std::string(name) +
                                  "\"; use requests, errors, error_rate, log_lines, log_errors, "
-                                 "log_error_ratio, burn_rate, age or worse_than_baseline");
+                                 "log_error_ratio, burn_rate, age, worse_than_baseline or "
+                                 "sequential_worse_than_baseline");
     }
     if (baseline && !info->on_baseline) {
       return Error(name_col, std::string(info->name) + "() compares with the baseline already");
@@ -469,6 +479,11 @@ class Parser {
         }
         longest_ = std::max(longest_, core::Duration(static_cast<std::int64_t>(args[i]->number)));
       }
+    }
+    if (info->fn == Fn::kSequentialWorseThanBaseline &&
+        (args[0]->kind != Node::Kind::kNumber || args[0]->number <= 0 || args[0]->number >= 1)) {
+      return Error(cols[0],
+                   "the false-rollback rate must be a number between 0 and 1 such as 0.01 or 1%");
     }
     auto n = std::make_shared<Node>();
     n->kind = Node::Kind::kCall;
@@ -580,6 +595,25 @@ class Evaluator {
       double alpha = *Eval(*n.args[1]).num;
       return Val{std::nullopt, p && *p < alpha};
     }
+    if (n.fn == Fn::kSequentialWorseThanBaseline) {
+      std::optional<double> p;
+      if (baseline_ != nullptr) {
+        auto [mine, theirs] = ComparedSinceRelease();
+        std::optional<core::Duration> age = series_.Age();
+        p = SequentialWorsePValue(mine.errors, mine.requests, theirs.errors, theirs.requests,
+                                  age.value_or(kSequentialSpan));
+        if (record_) {
+          Record("baseline.error_rate(release)", theirs.ErrorRate());
+          Record("baseline.requests(release)", theirs.requests);
+          Record("baseline.errors(release)", theirs.errors);
+          Record("error_rate(release)", mine.ErrorRate());
+          Record("requests(release)", mine.requests);
+          Record("errors(release)", mine.errors);
+        }
+      }
+      if (record_) Record("sequential_p_value(release)", p);
+      return Val{std::nullopt, p && *p <= n.args[0]->number};
+    }
     if (s != nullptr) {
       if (n.fn == Fn::kAge) {
         auto age = s->Age();
@@ -642,6 +676,21 @@ class Evaluator {
     return {series_.Window(w), baseline_->WindowEndingAgo(w, idle.value_or(core::Duration(0)))};
   }
 
+  // For the sequential test: everything since this version was first seen (up to the horizon),
+  // over the seconds both versions served; once the baseline serves no more, against at least
+  // its last 5 minutes of traffic, so a release that replaced it at once has a baseline to meet.
+  std::pair<WindowCounts, WindowCounts> ComparedSinceRelease() const {
+    core::Duration w =
+        std::clamp(series_.Age().value_or(kSequentialSpan), core::Duration(1000), kSequentialSpan);
+    core::Duration overlap = series_.Exact(w);
+    WindowCounts theirs = overlap.count() > 0 ? baseline_->Window(overlap) : WindowCounts{};
+    if (theirs.requests > 0 || theirs.log_lines > 0) return {series_.Window(overlap), theirs};
+    std::optional<core::Duration> idle = baseline_->Idle();
+    return {series_.Window(w),
+            baseline_->WindowEndingAgo(std::max<core::Duration>(w, std::chrono::minutes(5)),
+                                       idle.value_or(core::Duration(0)))};
+  }
+
   void Record(const std::string& name, std::optional<double> value) {
     if (!record_) return;
     for (const Measurement& m : out_.measurements) {
@@ -664,6 +713,18 @@ double LogChoose(double n, double k) {
 }
 
 }  // namespace
+
+std::optional<double> SequentialWorsePValue(double e1, double n1, double e2, double n2,
+                                            core::Duration age) {
+  std::optional<double> p = WorseProportionPValue(e1, n1, e2, n2);
+  if (!p) return p;
+  // Look t (one a second since the release) may spend alpha / (2 t (1 + ln t)^2); these sum to
+  // at most alpha over every t >= 1, so P(any look rejects | the release is no worse) <= alpha,
+  // whatever the dependence between looks (a union bound).
+  const double t = std::max(1.0, static_cast<double>(age.count()) / 1000.0);
+  const double spend = 2 * t * (1 + std::log(t)) * (1 + std::log(t));
+  return std::min(1.0, *p * spend);
+}
 
 std::optional<double> WorseProportionPValue(double e1, double n1, double e2, double n2) {
   e1 = std::round(e1);

@@ -55,4 +55,12 @@ class Expression {
 // p-value; nullopt when either side has no trials.
 std::optional<double> WorseProportionPValue(double e1, double n1, double e2, double n2);
 
+// The same test made safe to repeat once a second from a release's start: the p-value at age t
+// (seconds, at least 1) times 2 t (1 + ln t)^2, capped at 1. Rejecting whenever it falls to alpha
+// rolls back a release that is no worse than its baseline with probability at most alpha, however
+// long it is watched. Strong evidence passes at once (50% against 0.2% on 100 requests is
+// p ~ 1e-19); a small difference needs more traffic than worse_than_baseline at one look.
+std::optional<double> SequentialWorsePValue(double e1, double n1, double e2, double n2,
+                                            core::Duration age);
+
 }  // namespace obsgate::rules

@@ -22,9 +22,9 @@ constexpr auto kResolvedRetention = std::chrono::minutes(15);
 
 const char* const kFixedVariables[] = {"namespace", "deployment", "version", "baseline_version",
                                        "alertname", "rule",       "value"};
-const char* const kFunctionNames[] = {"requests",  "errors",     "error_rate",
-                                      "log_lines", "log_errors", "log_error_ratio",
-                                      "burn_rate", "age",        "p_value"};
+const char* const kFunctionNames[] = {
+    "requests",        "errors",    "error_rate", "log_lines", "log_errors",
+    "log_error_ratio", "burn_rate", "age",        "p_value",   "sequential_p_value"};
 
 std::string Fingerprint(Labels labels) {
   std::sort(labels.begin(), labels.end());

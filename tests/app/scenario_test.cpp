@@ -1,14 +1,17 @@
 // The default rules and the rollback guards against the releases they must tell apart, second
 // by second on a fake clock: a healthy release stays, a 5% release is rolled back once, low
-// traffic proves nothing, and an outage that hits every version is nobody's release.
+// traffic proves nothing, an outage that hits every version is nobody's release, and neither is
+// one that hits a deployment with no release at the same time; strong evidence decides at once.
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
 #include <map>
+#include <random>
 
 #include "app/rules_setup.hpp"
 #include "rollback/audit.hpp"
 #include "rollback/controller.hpp"
+#include "rollback/exec/exec_orchestrator.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/window_store.hpp"
 
@@ -24,7 +27,8 @@ class RecordingOrchestrator final : public rollback::Orchestrator {
   core::Result<std::vector<rollback::Revision>> Revisions(const rollback::Target&) override {
     return std::vector<rollback::Revision>{};
   }
-  rollback::ActionResult RollBack(const rollback::Target& t, const std::string&) override {
+  rollback::ActionResult RollBack(const rollback::Target& t,
+                                  const rollback::RollbackRequest&) override {
     calls->push_back(t.ns + "/" + t.deployment);
     rollback::ActionResult r;
     r.outcome = rollback::ActionResult::Outcome::kDone;
@@ -44,6 +48,8 @@ class RecordingOrchestrator final : public rollback::Orchestrator {
 class Scenario : public ::testing::Test {
  protected:
   void SetUp() override {
+    std::unique_ptr<rollback::Orchestrator> orchestrator = MakeOrchestrator();
+    ASSERT_NE(orchestrator, nullptr);
     core::Config config;  // no rules: key, so the defaults run
     auto engine = rules::RuleEngine::Create(RuleSpecsFrom(config), store_, clock_, registry_);
     ASSERT_TRUE(engine) << engine.error();
@@ -51,27 +57,42 @@ class Scenario : public ::testing::Test {
     auto audit = rollback::AuditLog::Open("");
     ASSERT_TRUE(audit);
     audit_ = std::move(audit).value();
-    auto orchestrator = std::make_unique<RecordingOrchestrator>();
-    calls_ = orchestrator->calls;
+    if (auto* recording = dynamic_cast<RecordingOrchestrator*>(orchestrator.get())) {
+      calls_ = recording->calls;
+    }
     controller_ = std::make_unique<rollback::RollbackController>(
         std::move(orchestrator), core::RollbackConfig{}, store_, *audit_, clock_,
         [this](const rollback::RollbackEvent& e) { decisions_.push_back(e); }, registry_);
     engine_->AddListener(controller_.get());
     controller_->Start();
   }
-  void TearDown() override { controller_->Stop(); }
+  void TearDown() override {
+    if (controller_) controller_->Stop();
+  }
+  virtual std::unique_ptr<rollback::Orchestrator> MakeOrchestrator() {
+    return std::make_unique<RecordingOrchestrator>();
+  }
 
-  // `seconds` of traffic: per version, requests per second and the fraction that fail (errors
-  // spread evenly, so 0.2% at 50/s is one error every 10 seconds).
+  // `seconds` of traffic: per version ("v1" of shop/auth, or "cart/v2" of shop/cart), requests
+  // per second and the fraction that fail. Errors are spread evenly (0.2% at 50/s is one error
+  // every 10 seconds), or drawn at random each second with `random_`.
   void Run(int seconds, std::map<std::string, std::pair<double, double>> traffic) {
     for (int s = 0; s < seconds; ++s) {
-      for (const auto& [version, rate] : traffic) {
-        double& carry_requests = carry_[version].first;
-        double& carry_errors = carry_[version].second;
+      for (const auto& [name, rate] : traffic) {
+        double& carry_requests = carry_[name].first;
+        double& carry_errors = carry_[name].second;
         carry_requests += rate.first;
-        carry_errors += rate.first * rate.second;
-        core::Counts& c = local_.At("shop", "auth", version);
         auto n = static_cast<std::uint64_t>(carry_requests);
+        if (random_) {
+          carry_errors +=
+              static_cast<double>(std::binomial_distribution<std::uint64_t>(n, rate.second)(rng_));
+        } else {
+          carry_errors += rate.first * rate.second;
+        }
+        std::size_t slash = name.find('/');
+        std::string deployment = slash == std::string::npos ? "auth" : name.substr(0, slash);
+        std::string version = slash == std::string::npos ? name : name.substr(slash + 1);
+        core::Counts& c = local_.At("shop", deployment, version);
         auto e = static_cast<std::uint64_t>(carry_errors);
         c.requests += n;
         c.errors += e;
@@ -85,13 +106,28 @@ class Scenario : public ::testing::Test {
     }
     controller_->Drain();
   }
-  bool Fired(const std::string& rule, const std::string& version) {
-    for (const rules::Alert& a : engine_->Alerts()) {
-      if (a.rule == rule && a.series.version == version && a.state == rules::AlertState::kFiring) {
-        return true;
+  // Runs `traffic` until the orchestrator is called, at most `limit` seconds; the seconds taken.
+  int SecondsToRollback(std::map<std::string, std::pair<double, double>> traffic, int limit) {
+    int seconds = 0;
+    while (calls_->empty() && seconds < limit) {
+      Run(1, traffic);
+      ++seconds;
+    }
+    return seconds;
+  }
+  const rules::Alert* Firing(const std::string& rule, const std::string& version,
+                             const std::string& deployment = "auth") {
+    alerts_ = engine_->Alerts();
+    for (const rules::Alert& a : alerts_) {
+      if (a.rule == rule && a.series.version == version && a.series.deployment == deployment &&
+          a.state == rules::AlertState::kFiring) {
+        return &a;
       }
     }
-    return false;
+    return nullptr;
+  }
+  bool Fired(const std::string& rule, const std::string& version) {
+    return Firing(rule, version) != nullptr;
   }
 
   core::FakeClock clock_;
@@ -104,6 +140,9 @@ class Scenario : public ::testing::Test {
   std::vector<rollback::RollbackEvent> decisions_;
   core::LocalCounts local_;
   std::map<std::string, std::pair<double, double>> carry_;
+  std::vector<rules::Alert> alerts_;
+  bool random_ = false;
+  std::mt19937_64 rng_{20261204};
 };
 
 TEST_F(Scenario, AHealthyReleaseIsNotRolledBack) {
@@ -143,8 +182,99 @@ TEST_F(Scenario, AnOutageThatHitsEveryVersionDoesNotRollBack) {
   Run(120, {{"v1", {45, 0.002}}, {"v2", {5, 0.002}}});  // a canary: v2 takes 10%
   Run(600, {{"v1", {45, 0.10}}, {"v2", {5, 0.10}}});    // the database goes down for both
   EXPECT_FALSE(Fired("ErrorRateAbove1Percent", "v2")) << "v2 is no worse than v1";
+  EXPECT_FALSE(Fired("ErrorRateConclusivelyWorse", "v2"));
   EXPECT_TRUE(Fired("HighErrorRate", "v2")) << "people still hear that errors are high";
   EXPECT_TRUE(calls_->empty());
+}
+
+TEST_F(Scenario, AHalfFailingReleaseIsRolledBackWithinFiveSecondsOfItsFirstHundredRequests) {
+  Run(600, {{"v1", {20, 0.002}}});
+  // A canary at 20 requests/s beside v1: its 100th request arrives in the 5th second.
+  int seconds = SecondsToRollback({{"v1", {20, 0.002}}, {"v2", {20, 0.5}}}, 120);
+  ASSERT_EQ(calls_->size(), 1u);
+  EXPECT_LE(seconds, 5 + 5) << "rolled back " << seconds << "s after the rollout";
+  ASSERT_FALSE(decisions_.empty());
+  EXPECT_EQ(decisions_[0].origin, "rule ErrorRateConclusivelyWorse");
+  EXPECT_EQ(decisions_[0].result, "rolled_back");
+}
+
+TEST_F(Scenario, AFivePercentReleaseAtTwentyRequestsASecondIsRolledBackWithinThirtySeconds) {
+  Run(600, {{"v1", {20, 0.002}}});
+  int seconds = SecondsToRollback({{"v1", {20, 0.002}}, {"v2", {20, 0.05}}}, 300);
+  ASSERT_EQ(calls_->size(), 1u);
+  EXPECT_LE(seconds, 30) << "rolled back " << seconds << "s after the rollout, not before its for:";
+  EXPECT_EQ(decisions_[0].origin, "rule ErrorRateConclusivelyWorse");
+}
+
+TEST_F(Scenario, NoisyHealthyReleasesAreNeverRolledBack) {
+  random_ = true;  // errors drawn at random: bursts and droughts, as real traffic has
+  Run(600, {{"v1", {20, 0.008}}});
+  Run(60, {{"v1", {18, 0.008}}, {"v2", {2, 0.008}}});
+  Run(1800, {{"v1", {10, 0.008}}, {"v2", {10, 0.008}}});
+  Run(1800, {{"v2", {20, 0.008}}});
+  Run(1800, {{"v3", {20, 0.008}}});  // and a third that replaces v2 at once
+  EXPECT_TRUE(calls_->empty());
+  EXPECT_TRUE(decisions_.empty()) << decisions_[0].reason;
+}
+
+// cart's v2 replaced v1 and is healthy; then a dependency that cart and search (no release)
+// share fails at 8%. v1's last window is from before the outage, so only search can tell.
+TEST_F(Scenario, ASharedOutageAfterAFullRolloutIsNotRolledBackButStillAlerts) {
+  Run(600, {{"cart/v1", {20, 0.002}}, {"search/v1", {20, 0.002}}});
+  Run(50, {{"cart/v2", {20, 0.002}}, {"search/v1", {20, 0.002}}});
+  Run(300, {{"cart/v2", {20, 0.08}}, {"search/v1", {20, 0.08}}});
+  EXPECT_TRUE(calls_->empty()) << "cart was rolled back for a shared outage";
+  ASSERT_FALSE(decisions_.empty()) << "the rule fired and the guard was asked";
+  const rollback::RollbackEvent& d = decisions_[0];
+  EXPECT_EQ(d.result, "refused");
+  EXPECT_EQ(d.guard, "shared_outage");
+  EXPECT_NE(d.reason.find("shop/search"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("rolling back would not fix it"), std::string::npos) << d.reason;
+  EXPECT_FALSE(d.values.empty()) << "the refusal carries what the rule measured";
+  const rules::Alert* a = Firing("ErrorRateAbove1Percent", "v2", "cart");
+  ASSERT_NE(a, nullptr) << "people still hear of it";
+  EXPECT_TRUE(a->notify);
+}
+
+TEST_F(Scenario, AReleaseFailingAloneAfterAFullRolloutIsRolledBack) {
+  Run(600, {{"cart/v1", {20, 0.002}}, {"search/v1", {20, 0.002}}});
+  Run(50, {{"cart/v2", {20, 0.002}}, {"search/v1", {20, 0.002}}});
+  Run(300, {{"cart/v2", {20, 0.08}}, {"search/v1", {20, 0.002}}});
+  ASSERT_EQ(calls_->size(), 1u);
+  EXPECT_EQ((*calls_)[0], "shop/cart");
+  EXPECT_EQ(decisions_[0].result, "rolled_back");
+}
+
+TEST_F(Scenario, ASharedOutageOfADeploymentWithItsOwnReleaseIsNoAlibi) {
+  // search rolled out v2 a minute before: its failure is its own story, not evidence.
+  Run(600, {{"cart/v1", {20, 0.002}}, {"search/v1", {20, 0.002}}});
+  Run(50, {{"cart/v2", {20, 0.002}}, {"search/v2", {20, 0.002}}});
+  Run(300, {{"cart/v2", {20, 0.08}}, {"search/v2", {20, 0.08}}});
+  EXPECT_EQ(calls_->size(), 2u) << "both releases are rolled back";
+}
+
+// The real exec orchestrator, through the controller as a rule's rollback reaches it.
+class ExecScenario : public Scenario {
+ protected:
+  std::unique_ptr<rollback::Orchestrator> MakeOrchestrator() override {
+    core::ExecOrchestratorConfig exec;
+    exec.rollback = {"printf", "%s",
+                     "{namespace}/{deployment} from={from_version} to={to_version}"};
+    auto orchestrator = rollback::exec::ExecOrchestrator::Create(exec, clock_);
+    if (!orchestrator) return nullptr;
+    return std::move(orchestrator).value();
+  }
+};
+
+TEST_F(ExecScenario, AnExecRollbackIsToldTheBadAndTheBaselineVersions) {
+  Run(600, {{"v1", {20, 0.002}}});
+  Run(60, {{"v2", {20, 0.5}}});
+  ASSERT_EQ(decisions_.size(), 1u);
+  const rollback::RollbackEvent& d = decisions_[0];
+  EXPECT_EQ(d.result, "rolled_back") << d.message;
+  EXPECT_EQ(d.detail, "shop/auth from=v2 to=v1");
+  EXPECT_EQ(d.from_version, "v2");
+  EXPECT_EQ(d.to_version, "v1");
 }
 
 }  // namespace

@@ -201,6 +201,7 @@ rollback:
   dry_run: true
   mode: pause
   baseline_max_error_rate: 2%
+  shared_outage: {peers: all, window: 30s, before: 5m, similar: 25%, min_requests: 50}
 )",
                                 "obsgate.yaml", FakeEnv({}));
   ASSERT_TRUE(load.config) << load.problems[0].ToString();
@@ -216,6 +217,13 @@ rollback:
   EXPECT_TRUE(r.dry_run);
   EXPECT_TRUE(r.pause);
   EXPECT_DOUBLE_EQ(r.baseline_max_error_rate, 0.02);
+  EXPECT_EQ(r.shared_outage.peers, RollbackConfig::SharedOutage::Peers::kAll);
+  EXPECT_EQ(r.shared_outage.window, std::chrono::seconds(30));
+  EXPECT_EQ(r.shared_outage.before, std::chrono::minutes(5));
+  EXPECT_DOUBLE_EQ(r.shared_outage.similar, 0.25);
+  EXPECT_EQ(r.shared_outage.min_requests, 50);
+  EXPECT_EQ(RollbackConfig{}.shared_outage.peers, RollbackConfig::SharedOutage::Peers::kNamespace)
+      << "on unless turned off";
 
   ConfigLoad swarm = ParseConfig("orchestrator: {swarm: {host: \"tcp://manager:2376\"}}\n",
                                  "obsgate.yaml", FakeEnv({}));
@@ -245,6 +253,11 @@ rollback: {mode: yolo, max_per_hour: -1}
                           "(act) or pause (wait for a person)",
                           "obsgate.yaml:4:38: rollback.max_per_hour: \"-1\" is out of range; use 0 "
                           "to 1000"));
+  EXPECT_THAT(Problems("rollback: {shared_outage: {peers: team, window: 0s, color: red}}\n"),
+              ElementsAre(::testing::HasSubstr("rollback.shared_outage.peers: \"team\" is not a "
+                                               "choice; use namespace"),
+                          ::testing::HasSubstr("rollback.shared_outage.window: must be longer"),
+                          ::testing::HasSubstr("rollback.shared_outage.color")));
   EXPECT_THAT(Problems("orchestrator: {exec: {}}\n"),
               ElementsAre(::testing::HasSubstr("orchestrator.exec.rollback: name the command")));
 }

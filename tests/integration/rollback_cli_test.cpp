@@ -72,7 +72,23 @@ TEST_F(RollbackCli, DryRunChangesNothingAndRollbackPatchesOnceAndIsAudited) {
   RunResult again = Run({"rollback", "shop/auth", "--to-revision", "1", "--config", config_});
   EXPECT_EQ(again.exit_code, 1) << again.output;
   EXPECT_THAT(again.output, HasSubstr("cooldown"));
+  EXPECT_THAT(again.output, HasSubstr("obsgate rollback --force shop/auth"));
   EXPECT_EQ(k8s_.Requests("PATCH").size(), 1u);
+}
+
+TEST_F(RollbackCli, ForceOverridesTheCooldownAndIsAuditedAsForced) {
+  ASSERT_EQ(Run({"rollback", "shop/auth", "--config", config_}).exit_code, 0);
+  RunResult forced = Run({"rollback", "shop/auth", "--force", "--config", config_});
+  ASSERT_EQ(forced.exit_code, 0) << forced.output;
+  EXPECT_THAT(forced.output, HasSubstr("shop/auth: rolled_back"));
+  EXPECT_EQ(k8s_.Requests("PATCH").size(), 2u);
+  std::ifstream in(dir_.path() + "/data/rollbacks.jsonl");
+  std::string first, second;
+  std::getline(in, first);
+  std::getline(in, second);
+  EXPECT_THAT(first, HasSubstr("\"forced\":false"));
+  EXPECT_THAT(second, HasSubstr("\"forced\":true"));
+  EXPECT_THAT(second, HasSubstr("\"result\":\"rolled_back\""));
 }
 
 TEST_F(RollbackCli, ToRevisionGoesBackFurther) {
@@ -98,6 +114,7 @@ TEST_F(RollbackCli, BadUsageIsExplained) {
   RunResult help = Run({"rollback", "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_THAT(help.output, HasSubstr("--to-revision"));
+  EXPECT_THAT(help.output, HasSubstr("--force"));
 }
 
 }  // namespace

@@ -144,5 +144,64 @@ TEST_F(GuardTest, OneDecisionPerDeploymentAndVersion) {
   EXPECT_EQ(g.Decide(Auth()).verdict, V::kAct) << "a failed attempt may be decided again";
 }
 
+TEST_F(GuardTest, ASharedOutageIsRefusedWhenABystanderFailsAlikeAtTheSameTime) {
+  Candidate c = Auth();
+  c.recent_error_rate = 0.08;
+  // search: 8% of 1200 requests in the last minute, up from 0.2% before.
+  c.peers = {{"shop/search", 1200, 96, 12000, 24}};
+  RollbackGuard g = Guard();
+  Decision d = g.Decide(c);
+  EXPECT_EQ(d.verdict, V::kRefused);
+  EXPECT_EQ(d.guard, "shared_outage");
+  EXPECT_NE(d.reason.find("shop/search"), std::string::npos) << d.reason;
+  EXPECT_NE(d.reason.find("8.00% of 1200 requests over 1m, up from 0.20%"), std::string::npos)
+      << d.reason;
+
+  Candidate chronic = Auth("v3");  // a peer that always fails at 8% did not start with us
+  chronic.recent_error_rate = 0.08;
+  chronic.peers = {{"shop/legacy", 1200, 96, 12000, 960}};
+  EXPECT_EQ(g.Decide(chronic).verdict, V::kAct);
+
+  Candidate mild = Auth("v4");  // a peer up from 0.2% to 1.5%: not the release's 8%
+  mild.recent_error_rate = 0.08;
+  mild.peers = {{"shop/search", 1200, 18, 12000, 24}};
+  EXPECT_EQ(RollbackGuard(config_, clock_).Decide(mild).verdict, V::kAct);
+
+  Candidate quiet = Auth("v5");  // too few requests to tell
+  quiet.recent_error_rate = 0.08;
+  quiet.peers = {{"shop/search", 10, 5, 100, 0}};
+  EXPECT_EQ(RollbackGuard(config_, clock_).Decide(quiet).verdict, V::kAct);
+
+  Candidate person = c;
+  person.origin = Candidate::Origin::kPerson;
+  EXPECT_EQ(RollbackGuard(config_, clock_).Decide(person).verdict, V::kAct)
+      << "a person decides for themselves";
+  config_.shared_outage.peers = core::RollbackConfig::SharedOutage::Peers::kNone;
+  EXPECT_EQ(RollbackGuard(config_, clock_).Decide(c).verdict, V::kAct) << "turned off";
+}
+
+TEST_F(GuardTest, APersonsForceSkipsDuplicateAndCooldownButNotMaxPerHour) {
+  config_.cooldown = 10min;
+  config_.max_per_hour = 2;
+  RollbackGuard g = Guard();
+  g.Remember({"shop", "auth"}, "v1.3.0", clock_.Now());  // an earlier run rolled it back
+  Candidate person = Auth("v1.3.0");
+  person.origin = Candidate::Origin::kPerson;
+  Decision refused = g.Decide(person);
+  EXPECT_EQ(refused.verdict, V::kDuplicate);
+  EXPECT_NE(refused.reason.find("obsgate rollback --force shop/auth"), std::string::npos)
+      << refused.reason;
+  Decision cooling = g.Decide(Auth("v1.3.1"));
+  EXPECT_EQ(cooling.guard, "cooldown");
+  EXPECT_EQ(cooling.reason.find("--force"), std::string::npos)
+      << "a rule cannot be forced: " << cooling.reason;
+  person.forced = true;
+  ASSERT_EQ(g.Decide(person).verdict, V::kAct);
+  g.Acted(person.target, person.bad_version, true);
+  Candidate third = person;
+  third.bad_version = "v1.2.9";
+  EXPECT_EQ(g.Decide(third).guard, "max_per_hour") << "force skips only duplicate and cooldown";
+}
+
 }  // namespace
 }  // namespace obsgate::rollback

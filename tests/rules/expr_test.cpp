@@ -3,7 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
+#include <random>
 
 namespace obsgate::rules {
 namespace {
@@ -111,6 +113,66 @@ TEST(WorseProportion, PooledZAndExactTests) {
   EXPECT_NEAR(*WorseProportionPValue(3, 3, 0, 3), 0.05, 1e-9);
   EXPECT_EQ(WorseProportionPValue(1, 0, 0, 10), std::nullopt);
   EXPECT_EQ(*WorseProportionPValue(0, 100, 0, 100), 1.0);
+}
+
+TEST(SequentialWorse, SpendsLessOfAlphaOnEachLaterLook) {
+  // At one second, the p-value itself is spent twice over; at 20 s, 2 t (1 + ln t)^2 times.
+  EXPECT_NEAR(*SequentialWorsePValue(3, 3, 0, 3, 1s), 0.1, 1e-9);
+  const double t = 20, spend = 2 * t * (1 + std::log(t)) * (1 + std::log(t));
+  EXPECT_NEAR(*SequentialWorsePValue(100, 2000, 4, 2000, 20s),
+              *WorseProportionPValue(100, 2000, 4, 2000) * spend, 1e-15);
+  EXPECT_EQ(*SequentialWorsePValue(50, 1000, 50, 1000, 1h), 1.0);
+  EXPECT_EQ(SequentialWorsePValue(1, 0, 0, 10, 10s), std::nullopt);
+  // Half of the first 100 requests failing against 0.2%: conclusive at once.
+  EXPECT_LT(*SequentialWorsePValue(50, 100, 0, 100, 5s), 1e-10);
+}
+
+// A healthy release watched once a second for 20 minutes, 400 times over: the one-look test
+// repeated rolls many back; the sequential test keeps to its promise of at most 1%.
+TEST(SequentialWorse, RepeatedLooksAtAHealthyReleaseKeepTheFalseRollbackRate) {
+  std::mt19937_64 rng(7);
+  const double p = 0.008, per_second = 20;
+  int one_look = 0, sequential = 0;
+  const int releases = 400;
+  for (int r = 0; r < releases; ++r) {
+    double e1 = 0, n1 = 0, e2 = 0, n2 = 0;
+    bool once = false, seq = false;
+    for (int s = 1; s <= 1200 && !(once && seq); ++s) {
+      std::binomial_distribution<int> errors(static_cast<int>(per_second), p);
+      n1 += per_second;
+      e1 += errors(rng);
+      n2 += per_second;
+      e2 += errors(rng);
+      if (n1 < 100) continue;
+      once = once || *WorseProportionPValue(e1, n1, e2, n2) < 0.01;
+      seq = seq || *SequentialWorsePValue(e1, n1, e2, n2, core::Duration(s * 1000)) <= 0.01;
+    }
+    one_look += once;
+    sequential += seq;
+  }
+  EXPECT_GT(one_look, releases / 20) << "peeking once a second inflates a 1% test";
+  EXPECT_LE(sequential, releases / 100) << sequential << " of " << releases << " rolled back";
+}
+
+TEST(Expression, SequentialWorseThanBaselineComparesSinceTheRelease) {
+  FakeSeries bad(100, 50), old(100, 0), same(2000, 20), same_old(2000, 20);
+  bad.age = 5s;
+  Expression e = Compile("sequential_worse_than_baseline(1%)");
+  EXPECT_TRUE(e.Evaluate(bad, &old).result);
+  EXPECT_FALSE(e.Evaluate(same, &same_old).result);
+  EXPECT_FALSE(e.Evaluate(bad, nullptr).result);  // no baseline: no data
+  Evaluation ev = e.Evaluate(bad, &old);
+  std::map<std::string, std::optional<double>> m;
+  for (const Measurement& x : ev.measurements) m[x.name] = x.value;
+  EXPECT_DOUBLE_EQ(*m["baseline.error_rate(release)"], 0);
+  EXPECT_DOUBLE_EQ(*m["error_rate(release)"], 0.5);
+  EXPECT_DOUBLE_EQ(*m["requests(release)"], 100);
+  EXPECT_LT(*m["sequential_p_value(release)"], 1e-10);
+  EXPECT_THAT(CompileError("sequential_worse_than_baseline(2)"),
+              HasSubstr("the false-rollback rate must be a number between 0 and 1"));
+  EXPECT_THAT(CompileError("sequential_worse_than_baseline(5m)"), HasSubstr("takes a number"));
+  EXPECT_THAT(CompileError("baseline.sequential_worse_than_baseline(1%)"),
+              HasSubstr("compares with the baseline already"));
 }
 
 TEST(Expression, ParseErrorsPointAtTheColumn) {
