@@ -16,7 +16,7 @@ server:
   shutdown_timeout: 10s
 sources:
   # Loki-compatible push (POST /loki/api/v1/push) and NDJSON push (POST /api/v1/logs)
-  - http: {formats: [loki, ndjson]}
+  - http: {formats: [loki, ndjson, otlp]}
 )";
 
 inline constexpr std::string_view kDefaultConfigName = "<embedded default>";

@@ -119,6 +119,36 @@ Response PushResponse(const core::Result<ingest::PushResult>& result, bool loki)
   return Response::Json(200, "{\"status\":\"success\"," + ResultJson(r) + "}\n");
 }
 
+// POST /v1/logs as OTLP/HTTP answers: 200 with an ExportLogsServiceResponse (partial_success
+// when records were rejected), 400 with a google.rpc.Status for a body that does not read, 415
+// for a Content-Type that is neither protobuf nor JSON; each in the request's encoding.
+Response OtlpResponse(const Request& req, ingest::PushIngester& ingester,
+                      prometheus::Counter& malformed) {
+  std::string_view content_type = req.HeaderValue("content-type");
+  auto encoding = ingest::OtlpEncodingFrom(content_type);
+  if (!encoding) {
+    return Response{415,
+                    "application/json",
+                    ingest::OtlpStatus(ingest::OtlpEncoding::kJson, 3,
+                                       "Content-Type \"" + std::string(content_type) +
+                                           "\" is not OTLP/HTTP; use application/x-protobuf or "
+                                           "application/json"),
+                    {}};
+  }
+  std::string type(ingest::OtlpContentType(*encoding));
+  auto result = ingester.Otlp(req.body, *encoding, req.HeaderValue("content-encoding"));
+  if (!result) {  // counted in obsgate_http_requests_total{handler="otlp_logs",code="400"}
+    return Response{400, type, ingest::OtlpStatus(*encoding, 3, result.error()), {}};
+  }
+  std::string message;
+  if (result->rejected > 0) {
+    malformed.Increment(static_cast<double>(result->rejected));
+    message = std::to_string(result->rejected) +
+              " log records rejected, the rest kept; the first: " + result->first_problem;
+  }
+  return Response{200, type, ingest::OtlpExportResponse(*encoding, result->rejected, message), {}};
+}
+
 }  // namespace
 
 Ingest::Ingest(rules::WindowStore& store, prometheus::Registry& registry)
@@ -207,6 +237,15 @@ void Ingest::InstallPush(const std::string& name, const core::HttpSourceConfig& 
                                        req.HeaderValue("content-encoding"));
           count_rejected(result);
           return PushResponse(result, true);
+        },
+        admission);
+  }
+  if (http.otlp) {
+    auto& otlp_rejected = rejected_.Add({{"source", name}, {"reason", "otlp_rejected"}});
+    server.Route(
+        "POST", "/v1/logs", "otlp_logs",
+        [ingester, &otlp_rejected](const Request& req) {
+          return OtlpResponse(req, *ingester, otlp_rejected);
         },
         admission);
   }

@@ -216,14 +216,16 @@ void ReadSource(ConfigReader& reader, const YAML::Node& node, const std::string&
     ++kinds;
     HttpSourceConfig c;
     if (auto formats = h->StringList("formats")) {
-      c.loki = c.ndjson = false;
+      c.loki = c.ndjson = c.otlp = false;
       for (const std::string& f : *formats) {
         if (f == "loki") {
           c.loki = true;
         } else if (f == "ndjson") {
           c.ndjson = true;
+        } else if (f == "otlp") {
+          c.otlp = true;
         } else {
-          h->Report("formats", "\"" + f + "\" is not a push format; use loki or ndjson");
+          h->Report("formats", "\"" + f + "\" is not a push format; use loki, ndjson or otlp");
         }
       }
     }

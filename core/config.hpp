@@ -61,10 +61,12 @@ struct StaticLabels {
   bool operator==(const StaticLabels&) const = default;
 };
 
-// Loki-compatible push (POST /loki/api/v1/push) and NDJSON push (POST /api/v1/logs).
+// Loki-compatible push (POST /loki/api/v1/push), NDJSON push (POST /api/v1/logs) and OTLP/HTTP
+// logs (POST /v1/logs).
 struct HttpSourceConfig {
   bool loki = true;
   bool ndjson = true;
+  bool otlp = true;
   std::string token;  // bearer token; empty: no authentication. A secret: never printed.
   // Bodies being read or counted at once; past this, pushes get 429 with Retry-After.
   std::uint64_t max_inflight_bytes = 64 * 1024 * 1024;

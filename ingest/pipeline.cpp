@@ -31,6 +31,12 @@ LineFacts LineCounter::Count(std::string_view message, const SourceLabels& from_
   std::string_view deployment =
       pick(from_path.deployment, facts.deployment, from_source.deployment);
   std::string_view version = pick(from_path.version, facts.version, from_source.version);
+  Count(facts, ns, deployment, version);
+  return facts;
+}
+
+void LineCounter::Count(const LineFacts& facts, std::string_view ns, std::string_view deployment,
+                        std::string_view version) {
   if (deployment.empty()) {
     deployment = core::kUnknown;
     ++stats_.unattributed;
@@ -43,7 +49,6 @@ LineFacts LineCounter::Count(std::string_view message, const SourceLabels& from_
     ++c.requests;
     if (classifier_->IsErrorStatus(facts.status)) ++c.errors;
   }
-  return facts;
 }
 
 SourceLabels LabelsFromPath(std::string_view path) {

@@ -44,6 +44,12 @@ class LineCounter {
   // Returns the facts, for callers that show them.
   LineFacts Count(std::string_view message, const SourceLabels& from_path,
                   const SourceLabels& from_source);
+  // Counts a message whose facts and attribution the caller found (an OTLP record carries them
+  // as fields). No deployment -> "unknown".
+  void Count(const LineFacts& facts, std::string_view ns, std::string_view deployment,
+             std::string_view version);
+  // The classifier Count uses, for callers that classify a message themselves.
+  Classifier& classifier() { return *classifier_; }
 
   core::LocalCounts& counts() { return counts_; }
   IngestStats& stats() { return stats_; }

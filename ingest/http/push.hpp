@@ -11,6 +11,7 @@
 
 #include "core/result.hpp"
 #include "ingest/http/loki.hpp"
+#include "ingest/http/otlp.hpp"
 #include "ingest/source.hpp"
 
 namespace obsgate::ingest {
@@ -47,6 +48,11 @@ class PushIngester {
   // Kubernetes log path, attributes the lines as the file tail would.
   core::Result<PushResult> Ndjson(std::string_view body, std::string_view content_encoding,
                                   Format format, std::string_view path, const SourceLabels& labels);
+
+  // POST /v1/logs: an OTLP/HTTP ExportLogsServiceRequest, uncompressed or gzip. An error means
+  // the body as a whole could not be read (HTTP 400).
+  core::Result<PushResult> Otlp(std::string_view body, OtlpEncoding encoding,
+                                std::string_view content_encoding);
 
   const std::string& source() const { return source_; }
 
