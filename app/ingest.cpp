@@ -144,7 +144,8 @@ Response OtlpResponse(const Request& req, ingest::PushIngester& ingester,
   if (result->rejected > 0) {
     malformed.Increment(static_cast<double>(result->rejected));
     message = std::to_string(result->rejected) +
-              " log records rejected, the rest kept; the first: " + result->first_problem;
+              (result->rejected == 1 ? " log record" : " log records") +
+              " rejected, the rest kept; the first: " + result->first_problem;
   }
   return Response{200, type, ingest::OtlpExportResponse(*encoding, result->rejected, message), {}};
 }
