@@ -111,8 +111,7 @@ Decision RollbackGuard::Decide(const Candidate& c) {
                   "): rolling back would not help; look for a shared cause"};
     }
   }
-  if (c.origin != Candidate::Origin::kPerson &&
-      config_.shared_outage.peers != core::RollbackConfig::SharedOutage::Peers::kNone) {
+  if (!person && config_.shared_outage.peers != core::RollbackConfig::SharedOutage::Peers::kNone) {
     if (const PeerTraffic* p = FailingWith(c, config_.shared_outage)) {
       const std::string window = core::FormatDuration(config_.shared_outage.window);
       std::string before =

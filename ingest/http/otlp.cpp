@@ -29,12 +29,17 @@ void QuietProtobufLog() {
   std::call_once(once, [] { pb::SetLogHandler(nullptr); });
 }
 
-// The attributes obsgate reads, found once per resource and once per record.
+// The attributes that name a record's series, found once per resource and once per record.
+// Views into the request.
 struct Attribution {
   std::string_view ns, deployment, service, version, pod;
-  // The status attribute as sent: 0 none, -1 present but not an HTTP status.
-  int status = 0;
-  std::string status_problem;
+};
+
+// A record's HTTP status attribute: 0 none, -1 present but not an HTTP status (`attribute` says
+// which), else the status. A status belongs to a request, so to a record, never to a resource.
+struct RecordStatus {
+  int value = 0;
+  const otlp_common::KeyValue* attribute = nullptr;
 };
 
 // At most `max` bytes of `s`, never cutting a UTF-8 sequence (answers are protobuf strings).
@@ -83,17 +88,16 @@ std::string Describe(const otlp_common::AnyValue& v) {
   }
 }
 
-void Read(const pb::RepeatedPtrField<otlp_common::KeyValue>& attributes, Attribution& a) {
+// Reads `attributes` over `a`; the status attribute too when `status` is given.
+void Read(const pb::RepeatedPtrField<otlp_common::KeyValue>& attributes, Attribution& a,
+          RecordStatus* status = nullptr) {
   for (const otlp_common::KeyValue& kv : attributes) {
     const std::string& k = kv.key();
     if (k == "http.response.status_code" || k == "http.status_code") {
       // The stable name wins over the old one when both are sent.
-      if (a.status > 0 && k == "http.status_code") continue;
-      a.status = StatusValue(kv.value());
-      a.status_problem.clear();
-      if (a.status < 0) {
-        a.status_problem = k + " " + Describe(kv.value()) + " is not an HTTP status (100..599)";
-      }
+      if (status == nullptr || (status->value > 0 && k == "http.status_code")) continue;
+      status->value = StatusValue(kv.value());
+      status->attribute = &kv;
       continue;
     }
     std::string_view s = StringValue(kv.value());
@@ -113,13 +117,12 @@ void Read(const pb::RepeatedPtrField<otlp_common::KeyValue>& attributes, Attribu
 }
 
 // Hands one record to the visitor, or rejects it.
-void Visit(const Attribution& resource, const otlp_logs::LogRecord& r, OtlpVisitor& visitor) {
-  Attribution a = resource;
-  a.status = 0;  // a status belongs to a request, so to a record, never to a resource
-  a.status_problem.clear();
-  Read(r.attributes(), a);
-  if (a.status < 0) {
-    visitor.Rejected(1, a.status_problem);
+void Visit(Attribution a, const otlp_logs::LogRecord& r, OtlpVisitor& visitor) {
+  RecordStatus status;
+  Read(r.attributes(), a, &status);
+  if (status.value < 0) {
+    visitor.Rejected(1, status.attribute->key() + " " + Describe(status.attribute->value()) +
+                            " is not an HTTP status (100..599)");
     return;
   }
   OtlpRecord out;
@@ -129,7 +132,7 @@ void Visit(const Attribution& resource, const otlp_logs::LogRecord& r, OtlpVisit
   out.pod = a.pod;
   out.severity_number = static_cast<int>(r.severity_number());
   out.severity_text = r.severity_text();
-  out.status = a.status;
+  out.status = status.value;
   if (r.has_body()) out.body = StringValue(r.body());
   visitor.Record(out);
 }
@@ -155,6 +158,31 @@ simdjson::simdjson_result<simdjson::dom::element> Field(simdjson::dom::object o,
   auto v = o[camel];
   if (v.error() == simdjson::NO_SUCH_FIELD) return o[snake];
   return v;
+}
+
+// The array `camel` of `o`, one level of the request: nullopt when absent, and when not an array
+// (then one record is rejected for it).
+std::optional<simdjson::dom::array> ArrayIn(simdjson::dom::object o, std::string_view camel,
+                                            std::string_view snake, OtlpVisitor& visitor) {
+  auto field = Field(o, camel, snake);
+  simdjson::dom::array a;
+  if (field.error() == simdjson::NO_SUCH_FIELD) return std::nullopt;
+  if (field.get(a)) {
+    visitor.Rejected(1, std::string(camel) + " is not an array");
+    return std::nullopt;
+  }
+  return a;
+}
+
+// An element of the array `list` as an object: nullopt (one record rejected) when it is not one.
+std::optional<simdjson::dom::object> ObjectIn(simdjson::dom::element e, std::string_view list,
+                                              OtlpVisitor& visitor) {
+  simdjson::dom::object o;
+  if (e.get(o)) {
+    visitor.Rejected(1, "an element of " + std::string(list) + " is not an object");
+    return std::nullopt;
+  }
+  return o;
 }
 
 std::uint64_t RecordsIn(simdjson::dom::element resource_logs) {
@@ -190,13 +218,10 @@ core::Status DecodeJsonPiecewise(std::string_view body, const std::string& whole
   }
   pb::util::JsonParseOptions options = JsonOptions();
   for (simdjson::dom::element rl : resources) {
-    simdjson::dom::object rlo;
-    if (rl.get(rlo)) {
-      visitor.Rejected(1, "an element of resourceLogs is not an object");
-      continue;
-    }
+    auto rlo = ObjectIn(rl, "resourceLogs", visitor);
+    if (!rlo) continue;
     Resource resource;
-    auto resource_json = Field(rlo, "resource", "resource");
+    auto resource_json = Field(*rlo, "resource", "resource");
     if (resource_json.error() != simdjson::NO_SUCH_FIELD) {
       std::string text =
           resource_json.error() ? std::string("null") : simdjson::to_string(resource_json.value());
@@ -207,27 +232,14 @@ core::Status DecodeJsonPiecewise(std::string_view body, const std::string& whole
     }
     Attribution attribution;
     Read(resource.attributes(), attribution);
-    simdjson::dom::array scopes;
-    auto scopes_field = Field(rlo, "scopeLogs", "scope_logs");
-    if (scopes_field.error() == simdjson::NO_SUCH_FIELD) continue;
-    if (scopes_field.get(scopes)) {
-      visitor.Rejected(1, "scopeLogs is not an array");
-      continue;
-    }
-    for (simdjson::dom::element scope : scopes) {
-      simdjson::dom::object so;
-      simdjson::dom::array records;
-      if (scope.get(so)) {
-        visitor.Rejected(1, "an element of scopeLogs is not an object");
-        continue;
-      }
-      auto records_field = Field(so, "logRecords", "log_records");
-      if (records_field.error() == simdjson::NO_SUCH_FIELD) continue;
-      if (records_field.get(records)) {
-        visitor.Rejected(1, "logRecords is not an array");
-        continue;
-      }
-      for (simdjson::dom::element record : records) {
+    auto scopes = ArrayIn(*rlo, "scopeLogs", "scope_logs", visitor);
+    if (!scopes) continue;
+    for (simdjson::dom::element scope : *scopes) {
+      auto so = ObjectIn(scope, "scopeLogs", visitor);
+      if (!so) continue;
+      auto records = ArrayIn(*so, "logRecords", "log_records", visitor);
+      if (!records) continue;
+      for (simdjson::dom::element record : *records) {
         otlp_logs::LogRecord r;
         if (auto s = pb::util::JsonStringToMessage(simdjson::to_string(record), &r, options);
             !s.ok()) {

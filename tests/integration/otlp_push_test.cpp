@@ -2,13 +2,11 @@
 // otlphttp exporter, an SDK's OTLP log exporter): POST /v1/logs, protobuf or JSON, gzip, a token.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
-
-#include <regex>
 
 #include "google/rpc/status.pb.h"
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb.h"
 #include "tests/integration/gateway_process.hpp"
+#include "tests/integration/push_support.hpp"
 
 namespace obsgate::testing {
 namespace {
@@ -17,29 +15,6 @@ using opentelemetry::proto::collector::logs::v1::ExportLogsServiceRequest;
 using opentelemetry::proto::collector::logs::v1::ExportLogsServiceResponse;
 using ::testing::HasSubstr;
 namespace logs = opentelemetry::proto::logs::v1;
-
-std::string Gzip(const std::string& text) {
-  z_stream z{};
-  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&z, text.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
-  z.avail_in = static_cast<uInt>(text.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return out;
-}
-
-// "total":{...} of one series in /api/v1/deployments.
-std::string Total(std::uint16_t port, const std::string& deployment, const std::string& version) {
-  std::string body = Get(port, "/api/v1/deployments").body;
-  std::smatch m;
-  std::regex re("\"deployment\":\"" + deployment + "\",\"version\":\"" + version +
-                "\",[^}]*\"total\":(\\{[^}]*\\})");
-  return std::regex_search(body, m, re) ? m[1].str() : "none in " + body;
-}
 
 // `ok` records answering 200 and `failed` answering 500, from shop/<service> at `version`.
 std::string Request(const std::string& service, const std::string& version, int ok, int failed) {
