@@ -68,9 +68,9 @@ std::string DeploymentsJson(const rules::WindowStore& store) {
 }
 
 std::string DeploymentHistoryJson(const rules::WindowStore& store) {
-  std::string out = "{\"status\":\"success\",\"data\":{\"end\":\"" +
-                    core::FormatRfc3339(store.LastTick()) + "\",\"bucket_seconds\":" +
-                    std::to_string(kHistoryBucket.count() / 1000) + ",\"series\":[";
+  std::string out =
+      "{\"status\":\"success\",\"data\":{\"end\":\"" + core::FormatRfc3339(store.LastTick()) +
+      "\",\"bucket_seconds\":" + std::to_string(kHistoryBucket.count() / 1000) + ",\"series\":[";
   bool first = true;
   store.ForEach([&](const rules::WindowStore::SeriesRef& s) {
     const core::SeriesKey& k = s.key();

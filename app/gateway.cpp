@@ -105,10 +105,9 @@ void Gateway::InstallRoutes() {
   });
   server_->Route("GET", "/api/v1/deployments", "api_deployments",
                  [this](const Request&) { return Response::Json(200, DeploymentsJson(*store_)); });
-  server_->Route("GET", "/api/v1/deployments/history", "api_deployment_history",
-                 [this](const Request&) {
-                   return Response::Json(200, DeploymentHistoryJson(*store_));
-                 });
+  server_->Route(
+      "GET", "/api/v1/deployments/history", "api_deployment_history",
+      [this](const Request&) { return Response::Json(200, DeploymentHistoryJson(*store_)); });
   server_->Route("GET", "/api/v1/rules", "api_rules", [this](const Request&) {
     auto engine = this->engine();
     if (!engine) return Response::Error(503, "rules are not loaded yet");

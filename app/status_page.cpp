@@ -75,8 +75,8 @@ void InstallStatusPage(server::HttpServer& server) {
     std::string_view name = std::string_view(r.path).substr(std::string_view("/ui/").size());
     const StatusPageFile* file = FindStatusPageFile(name);
     if (!file) {
-      return Response::Error(404, "no such file of the status page: " + std::string(name) +
-                                      "; the page is at /");
+      return Response::Error(
+          404, "no such file of the status page: " + std::string(name) + "; the page is at /");
     }
     return Serve(r, *file);
   });

@@ -361,6 +361,10 @@ def main():
     parser.add_argument("--obsgate", required=True, help="the obsgate binary")
     parser.add_argument("--screenshot", help="write a PNG of the page here")
     options = parser.parse_args()
+    # The gateway runs in its temporary directory: paths given relative to here must still hold.
+    options.obsgate = os.path.abspath(options.obsgate)
+    if options.screenshot:
+        options.screenshot = os.path.abspath(options.screenshot)
     chromium = find_browser()
     chromedriver = shutil.which("chromedriver")
     if not chromium or not chromedriver:
