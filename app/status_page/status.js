@@ -45,7 +45,9 @@ async function refusal(response) {
 async function getJson(path) {
   const response = await fetch(path, {headers: headers(), cache: 'no-store'});
   if (!response.ok) {
-    throw new Error(path + ' answered ' + response.status + ': ' + await refusal(response));
+    const e = new Error(path + ' answered ' + response.status + ': ' + await refusal(response));
+    e.status = response.status;
+    throw e;
   }
   return response.json();
 }
@@ -221,7 +223,9 @@ function seriesKey(ns, deployment, version) {
 
 function drawDeployments(deployments, history, alerts, rollbacks) {
   const past = new Map();
-  for (const h of history.series || []) past.set(seriesKey(h.namespace, h.deployment, h.version), h);
+  for (const h of history.series || []) {
+    past.set(seriesKey(h.namespace, h.deployment, h.version), h);
+  }
   const alerting = new Map();
   for (const a of alerts) {
     const l = a.labels || {};
@@ -405,9 +409,13 @@ async function refresh() {
   } catch (e) {
     const since = lastSuccess ? ' Showing what it said at ' + localTime(lastSuccess) + '.' :
       ' Nothing to show yet.';
-    const why = e instanceof TypeError ? 'no answer' : e.message;
     const retry = REFRESH_MS > 0 ? '; retrying every ' + REFRESH_MS / 1000 + ' seconds.' : '.';
-    setConnection(false, 'The gateway is unreachable (' + why + ')' + retry + since);
+    if (e.status) {  // it answered, and said no (a wrong token, a gateway still starting)
+      setConnection(false, 'The gateway refused: ' + e.message + retry + since);
+    } else {
+      const why = e instanceof TypeError ? 'no answer' : e.message;
+      setConnection(false, 'The gateway is unreachable (' + why + ')' + retry + since);
+    }
   }
 }
 

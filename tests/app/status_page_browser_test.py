@@ -82,6 +82,20 @@ def http(method, url, body=None, headers=None):
         return e.code, e.headers, e.read().decode()
 
 
+def wait_text(browser, what, selector, expected):
+    """Waits until the element's text is `expected`; a failure shows the text it had."""
+    seen = []
+
+    def holds():
+        seen.append(browser.text(selector))
+        return seen[-1] == expected
+
+    try:
+        wait_for(what, holds)
+    except Failure:
+        raise Failure(f"{what}: {selector} reads {seen[-1]!r}, not {expected!r}") from None
+
+
 def wait_for(what, condition, patience=PATIENCE):
     """Polls condition() until it returns something true; fails naming `what` and the last value."""
     deadline = time.monotonic() + patience
@@ -191,10 +205,15 @@ class Browser:
             "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
             selector)
 
-    def click(self, selector):
+    def _element(self, selector):
         element = self.cmd("POST", "/element", {"using": "css selector", "value": selector})
-        ref = next(iter(element.values()))
-        self.cmd("POST", f"/element/{ref}/click", {})
+        return next(iter(element.values()))
+
+    def click(self, selector):
+        self.cmd("POST", f"/element/{self._element(selector)}/click", {})
+
+    def type(self, selector, text):
+        self.cmd("POST", f"/element/{self._element(selector)}/value", {"text": text})
 
     def screenshot(self, path):
         # The whole page: the window is made as tall as the document first.
@@ -264,7 +283,7 @@ def test(gateway, browser, screenshot):
              lambda: run_state(gateway, "checkout-staging-1") == "waiting_for_approval")
     browser.go(gateway.url + "/?refresh=0")
     approve_1 = 'tr[data-run="checkout-staging-1"] button.action-approve'
-    wait_for("the page offers Approve on run 1", lambda: browser.text(approve_1) == "Approve")
+    wait_text(browser, "the page offers Approve on run 1", approve_1, "Approve")
     status, text = gateway.api("POST", "/api/v1/runs/checkout-staging-1/abort")
     check(status == 200, f"abort through the API: {status} {text}")
     browser.click(approve_1)
@@ -274,16 +293,16 @@ def test(gateway, browser, screenshot):
     _, text = gateway.api("POST", "/api/v1/runs/checkout-staging-1/approve")
     api_error = json.loads(text)["error"]
     check(api_error in refused, f"the page says {refused!r}, the API said {api_error!r}")
-    wait_for("run 1 shows as aborted after the refusal",
-             lambda: browser.text('tr[data-run="checkout-staging-1"] .run-state') == "aborted")
+    wait_text(browser, "run 1 shows as aborted after the refusal",
+              'tr[data-run="checkout-staging-1"] .run-state', "aborted")
 
     # The page as a person opens it: refreshing by itself.
     status, text = gateway.api("POST", "/api/v1/pipelines/checkout-staging/runs", '{"tag":"v4"}')
     check(status == 201, f"the second run did not start: {status} {text}")
     browser.go(gateway.url + "/")
     v2 = 'tr[data-series="shop/checkout/v2"]'
-    wait_for("checkout v2 is listed with its 5% error rate",
-             lambda: browser.text(v2 + " .error-rate") == "5.00%")
+    wait_text(browser, "checkout v2 is listed with its 5% error rate", v2 + " .error-rate",
+              "5.00%")
     row = browser.text(v2)
     check("shop/checkout" in row and "400" in row, f"the v2 row lacks its name or requests: {row}")
     check("v1" in row and "0.50%" in row, f"the v2 row lacks its baseline v1 at 0.50%: {row}")
@@ -301,17 +320,28 @@ def test(gateway, browser, screenshot):
              "error_rate(5m) = 5.00%" in browser.text("#rollbacks tbody"))
     check("reindexing" in (browser.text("#silences tbody") or ""), "the silence is not listed")
     approve_2 = 'tr[data-run="checkout-staging-2"] button.action-approve'
-    wait_for("run 2 offers Approve", lambda: browser.text(approve_2) == "Approve")
+    wait_text(browser, "run 2 offers Approve", approve_2, "Approve")
     if screenshot:  # for the README: every section filled, a run waiting for a person
         browser.screenshot(screenshot)
         print(f"screenshot written to {screenshot}")
 
+    # A token typed into the page stays in this tab's sessionStorage, leaves the field, and is
+    # sent with what follows (the approval below).
+    browser.type("#token", "s3cret-token")
+    browser.click("#token-form button[type=submit]")
+    wait_text(browser, "the page says a token is set", "#token-state",
+              "A token is set for this tab.")
+    stored = browser.script("return [sessionStorage.getItem('obsgate.apiToken'),"
+                            " localStorage.length, document.getElementById('token').value];")
+    check(stored == ["s3cret-token", 0, ""], f"the token is kept as {stored}")
+
     browser.click(approve_2)
-    wait_for("the page says run 2 was approved",
-             lambda: browser.text("#action-result") == "Run checkout-staging-2 approved.")
-    wait_for("run 2 goes on to succeeded on the page",
-             lambda: browser.text('tr[data-run="checkout-staging-2"] .run-state') == "succeeded")
-    check(run_state(gateway, "checkout-staging-2") == "succeeded", "the API disagrees with the page")
+    wait_text(browser, "the page says run 2 was approved", "#action-result",
+              "Run checkout-staging-2 approved.")
+    wait_text(browser, "run 2 goes on to succeeded on the page",
+              'tr[data-run="checkout-staging-2"] .run-state', "succeeded")
+    check(run_state(gateway, "checkout-staging-2") == "succeeded",
+          "the API disagrees with the page")
     steps = browser.text('tr[data-run="checkout-staging-2"] .steps')
     check(all(s + " succeeded" in steps for s in ("approve", "rollout", "promote")),
           f"the steps of run 2 read {steps!r}")
