@@ -878,7 +878,8 @@ int Demo::Run() {
       if (!follow_) break;
       last_follow_row_ = std::lround(t.count()) / 10;
       Event(kBold, "--follow: the story is told; obsgate keeps running until Ctrl-C. Look around:",
-            {"curl http://127.0.0.1:" + std::to_string(gateway.port()) + "/api/v1/deployments",
+            {"the status page: http://127.0.0.1:" + std::to_string(gateway.port()) + "/",
+             "curl http://127.0.0.1:" + std::to_string(gateway.port()) + "/api/v1/deployments",
              "curl http://127.0.0.1:" + std::to_string(gateway.port()) + "/api/v1/rollbacks",
              "curl http://127.0.0.1:" + std::to_string(gateway.port()) + "/metrics",
              "(a row every 10s from here)"});

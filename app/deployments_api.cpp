@@ -2,9 +2,29 @@
 
 #include "core/json.hpp"
 #include "core/time.hpp"
+#include "rules/expr.hpp"
 
 namespace obsgate::app {
-namespace {}  // namespace
+namespace {
+
+constexpr int kHistoryBuckets = 15;
+constexpr core::Duration kHistoryBucket = std::chrono::minutes(1);
+
+// The rules' own comparison, so the page shows the p-value a rule would act on. The threshold
+// does not matter: only the recorded measurements are read.
+const rules::Expression& Comparison() {
+  static const rules::Expression e = *rules::Expression::Compile("worse_than_baseline(5m, 0.01)");
+  return e;
+}
+
+std::optional<double> Measured(const rules::Evaluation& ev, std::string_view name) {
+  for (const rules::Measurement& m : ev.measurements) {
+    if (m.name == name) return m.value;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 std::string DeploymentsJson(const rules::WindowStore& store) {
   using namespace std::chrono_literals;
@@ -45,6 +65,37 @@ std::string DeploymentsJson(const rules::WindowStore& store) {
   });
   out += "]}\n";
   return out;
+}
+
+std::string DeploymentHistoryJson(const rules::WindowStore& store) {
+  std::string out =
+      "{\"status\":\"success\",\"data\":{\"end\":\"" + core::FormatRfc3339(store.LastTick()) +
+      "\",\"bucket_seconds\":" + std::to_string(kHistoryBucket.count() / 1000) + ",\"series\":[";
+  bool first = true;
+  store.ForEach([&](const rules::WindowStore::SeriesRef& s) {
+    const core::SeriesKey& k = s.key();
+    std::string requests, errors;
+    for (int i = kHistoryBuckets - 1; i >= 0; --i) {
+      rules::WindowCounts w = s.WindowEndingAgo(kHistoryBucket, i * kHistoryBucket);
+      requests += core::JsonNumber(w.requests) + (i ? "," : "");
+      errors += core::JsonNumber(w.errors) + (i ? "," : "");
+    }
+    std::string baseline = "null";
+    if (std::optional<rules::WindowStore::SeriesRef> b = s.Baseline()) {
+      rules::Evaluation ev = Comparison().Evaluate(s, &*b, /*record=*/true);
+      baseline = "{\"version\":" + core::JsonQuote(b->key().version) +
+                 ",\"window\":\"5m\",\"error_rate\":" +
+                 core::JsonNumber(Measured(ev, "baseline.error_rate(5m)")) +
+                 ",\"requests\":" + core::JsonNumber(Measured(ev, "baseline.requests(5m)")) +
+                 ",\"p_value\":" + core::JsonNumber(Measured(ev, "p_value(5m, 0.01)")) + "}";
+    }
+    out += std::string(first ? "" : ",") + "{\"namespace\":" + core::JsonQuote(k.ns) +
+           ",\"deployment\":" + core::JsonQuote(k.deployment) +
+           ",\"version\":" + core::JsonQuote(k.version) + ",\"requests\":[" + requests +
+           "],\"errors\":[" + errors + "],\"baseline\":" + baseline + "}";
+    first = false;
+  });
+  return out + "]}}\n";
 }
 
 }  // namespace obsgate::app

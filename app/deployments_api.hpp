@@ -10,4 +10,10 @@ namespace obsgate::app {
 // 15m. Rates are null where there was no traffic ("no data"), never NaN.
 std::string DeploymentsJson(const rules::WindowStore& store);
 
+// GET /api/v1/deployments/history: for each series, its requests and errors in each of the last
+// 15 minutes (oldest first, ending at the last tick), and its baseline (the previous version)
+// compared over 5m as worse_than_baseline(5m, ...) compares them: the baseline's error rate and
+// requests, and the p-value. What the status page draws its sparklines and p-values from.
+std::string DeploymentHistoryJson(const rules::WindowStore& store);
+
 }  // namespace obsgate::app

@@ -13,6 +13,7 @@
 #include "app/pipelines.hpp"
 #include "app/rollbacks.hpp"
 #include "app/rules_setup.hpp"
+#include "app/status_page.hpp"
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
 #include "core/version.hpp"
@@ -104,6 +105,9 @@ void Gateway::InstallRoutes() {
   });
   server_->Route("GET", "/api/v1/deployments", "api_deployments",
                  [this](const Request&) { return Response::Json(200, DeploymentsJson(*store_)); });
+  server_->Route(
+      "GET", "/api/v1/deployments/history", "api_deployment_history",
+      [this](const Request&) { return Response::Json(200, DeploymentHistoryJson(*store_)); });
   server_->Route("GET", "/api/v1/rules", "api_rules", [this](const Request&) {
     auto engine = this->engine();
     if (!engine) return Response::Error(503, "rules are not loaded yet");
@@ -114,6 +118,7 @@ void Gateway::InstallRoutes() {
     if (!engine) return Response::Error(503, "rules are not loaded yet");
     return Response::Json(200, engine->AlertsJson());
   });
+  InstallStatusPage(*server_);
   server_->Route("POST", "/-/reload", "reload", [this](const Request&) {
     core::Status s = Reload();
     if (!s) return Response::Error(500, s.error());
