@@ -87,25 +87,32 @@ void Alerting::Tick() { router_->Flush(); }
 
 std::size_t Alerting::pending() const { return outbox_->depth(); }
 
-void Alerting::InstallRoutes(server::HttpServer& server) {
+void Alerting::InstallRoutes(server::HttpServer& server,
+                             std::shared_ptr<server::Admission> writes) {
   using server::Request;
   using server::Response;
   server.Route("GET", "/api/v1/silences", "api_silences",
                [this](const Request&) { return Response::Json(200, silences_->ListJson()); });
-  server.Route("POST", "/api/v1/silences", "api_silences", [this](const Request& req) {
-    auto id = silences_->Post(req.body);
-    if (!id) return Response::Error(400, id.error());
-    log::Info("silence created", {{"id", *id}});
-    return Response::Json(200, "{\"silenceID\":\"" + *id + "\"}");
-  });
-  server.Route("DELETE", "/api/v1/silences/*", "api_silence", [this](const Request& req) {
-    std::string id =
-        server::PercentDecode(req.path.substr(std::string("/api/v1/silences/").size()));
-    core::Status s = silences_->Expire(id);
-    if (!s) return Response::Error(404, s.error());
-    log::Info("silence expired", {{"id", id}});
-    return Response::Json(200, "{\"status\":\"success\"}");
-  });
+  server.Route(
+      "POST", "/api/v1/silences", "api_silences",
+      [this](const Request& req) {
+        auto id = silences_->Post(req.body);
+        if (!id) return Response::Error(400, id.error());
+        log::Info("silence created", {{"id", *id}});
+        return Response::Json(200, "{\"silenceID\":\"" + *id + "\"}");
+      },
+      writes);
+  server.Route(
+      "DELETE", "/api/v1/silences/*", "api_silence",
+      [this](const Request& req) {
+        std::string id =
+            server::PercentDecode(req.path.substr(std::string("/api/v1/silences/").size()));
+        core::Status s = silences_->Expire(id);
+        if (!s) return Response::Error(404, s.error());
+        log::Info("silence expired", {{"id", id}});
+        return Response::Json(200, "{\"status\":\"success\"}");
+      },
+      writes);
   server.Route("GET", "/api/v1/notifications", "api_notifications",
                [this](const Request&) { return Response::Json(200, dispatcher_->RecentJson()); });
   server.Route("GET", "/api/v1/alerts/groups", "api_alert_groups",

@@ -14,8 +14,9 @@ namespace obsgate::rules {
 class AlertListener;
 }
 namespace obsgate::server {
+class Admission;
 class HttpServer;
-}
+}  // namespace obsgate::server
 namespace obsgate::alerting {
 class Outbox;
 class Silences;
@@ -45,7 +46,8 @@ class Alerting {
   alerting::Router& router() { return *router_; }
   // /api/v1/silences (GET, POST), /api/v1/silences/{id} (DELETE), /api/v1/notifications,
   // /api/v1/alerts/groups.
-  void InstallRoutes(server::HttpServer& server);
+  // `writes` admits the calls that change something (nullptr: all of them).
+  void InstallRoutes(server::HttpServer& server, std::shared_ptr<server::Admission> writes);
   // Resumes what the outbox held and starts delivering.
   void Start();
   void Stop();

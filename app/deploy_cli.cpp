@@ -2,8 +2,11 @@
 
 #include <simdjson.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 
 #include "core/json.hpp"
 #include "net/http_client.hpp"
@@ -11,26 +14,29 @@
 namespace obsgate::app {
 
 const char* const kDeployHelp =
-    "usage: obsgate deploy PIPELINE --tag TAG [--url URL]\n\n"
+    "usage: obsgate deploy PIPELINE --tag TAG [--url URL] [--token-file FILE]\n\n"
     "Starts a run of PIPELINE (from the gateway's pipelines: configuration) rolling out TAG, on\n"
     "the running gateway (POST /api/v1/pipelines/PIPELINE/runs). Its steps run there: migrate,\n"
     "approve, rollout, wait, analyze, promote; a failed step rolls the code back. Production\n"
     "takes tagged releases only (v1.2.0) and a person's approval before the rollout.\n\n"
-    "  --tag TAG   the image tag to roll out\n"
-    "  --url URL   the gateway (default http://127.0.0.1:9464)\n\n"
+    "  --tag TAG          the image tag to roll out\n"
+    "  --url URL          the gateway (default http://127.0.0.1:9464)\n"
+    "  --token-file FILE  the gateway's server.api_token; default $OBSGATE_API_TOKEN\n\n"
     "Prints the run's id; follow it with obsgate runs RUN_ID. Exit status: 0 started; 1 refused\n"
     "(unknown pipeline, a run already active: 409) or the gateway unreachable; 2 bad usage.\n";
 
 const char* const kApproveHelp =
-    "usage: obsgate approve RUN_ID [--url URL]\n\n"
+    "usage: obsgate approve RUN_ID [--url URL] [--token-file FILE]\n\n"
     "Lets a run waiting at an approve step (or after an inconclusive analysis) go on\n"
     "(POST /api/v1/runs/RUN_ID/approve). Exit status: 0 approved; 1 refused (the run is not\n"
-    "waiting) or the gateway unreachable; 2 bad usage.\n";
+    "waiting, or a wrong token) or the gateway unreachable; 2 bad usage. A gateway with\n"
+    "server.api_token wants it: --token-file FILE, or $OBSGATE_API_TOKEN.\n";
 
 const char* const kAbortHelp =
-    "usage: obsgate abort RUN_ID [--url URL]\n\n"
+    "usage: obsgate abort RUN_ID [--url URL] [--token-file FILE]\n\n"
     "Stops an active run (POST /api/v1/runs/RUN_ID/abort); a step at work finishes first. The\n"
-    "code is not rolled back: obsgate rollback NAMESPACE/DEPLOYMENT does that.\n";
+    "code is not rolled back: obsgate rollback NAMESPACE/DEPLOYMENT does that. A gateway with\n"
+    "server.api_token wants it: --token-file FILE, or $OBSGATE_API_TOKEN.\n";
 
 const char* const kRunsHelp =
     "usage: obsgate runs [RUN_ID] [--url URL]\n\n"
@@ -44,6 +50,7 @@ constexpr const char* kDefaultUrl = "http://127.0.0.1:9464";
 struct Args {
   std::vector<std::string> positional;
   std::string url = kDefaultUrl;
+  std::string token_file;
   std::string tag;
   bool has_tag = false;
 };
@@ -63,6 +70,10 @@ std::string Parse(const std::vector<std::string>& args, bool tag, Args& out) {
       if (!v || v->empty())
         return "--url needs the gateway's URL, like " + std::string(kDefaultUrl);
       out.url = *v;
+    } else if (a == "--token-file" || a.rfind("--token-file=", 0) == 0) {
+      auto v = value("--token-file");
+      if (!v || v->empty()) return "--token-file needs the path of a file holding the API token";
+      out.token_file = *v;
     } else if (tag && (a == "--tag" || a.rfind("--tag=", 0) == 0)) {
       auto v = value("--tag");
       if (!v || v->empty()) return "--tag needs an image tag, like v1.2.0";
@@ -76,6 +87,26 @@ std::string Parse(const std::vector<std::string>& args, bool tag, Args& out) {
   }
   while (!out.url.empty() && out.url.back() == '/') out.url.pop_back();
   return "";
+}
+
+// The gateway's API token: --token-file's contents, else $OBSGATE_API_TOKEN, else none. Never
+// from the command line, where other users of the host could read it. Prints why a file could not
+// be read and returns nullopt.
+std::optional<std::string> ApiToken(const std::string& command, const Args& a) {
+  if (a.token_file.empty()) {
+    const char* env = std::getenv("OBSGATE_API_TOKEN");
+    return std::string(env ? env : "");
+  }
+  std::ifstream in(a.token_file, std::ios::binary);
+  std::ostringstream text;
+  if (!in || !(text << in.rdbuf())) {
+    std::cerr << "obsgate " << command << ": cannot read the token file " << a.token_file
+              << "; check its path and permissions\n";
+    return std::nullopt;
+  }
+  std::string token = text.str();
+  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
+  return token;
 }
 
 // One call to the gateway; prints its error and returns nullopt when it failed.
@@ -92,11 +123,20 @@ std::optional<net::HttpFetch> Call(const std::string& command, const Args& a,
   net::HttpCall call;
   call.method = method;
   call.body = body;
+  auto token = ApiToken(command, a);
+  if (!token) return std::nullopt;
+  if (!token->empty()) call.headers.push_back({"Authorization", "Bearer " + *token});
   if (!body.empty()) call.content_type = "application/json";
   net::HttpFetch f = (*client)->Send(call);
   if (f.status == 0) {
     std::cerr << "obsgate " << command << ": cannot reach the gateway at " << a.url << ": "
               << f.error << "; is obsgate running there? (--url)\n";
+    return std::nullopt;
+  }
+  if (f.status == 401) {
+    std::cerr << "obsgate " << command << ": the gateway refused the API token"
+              << (token->empty() ? " (none was sent)" : "")
+              << "; give its server.api_token with --token-file FILE or $OBSGATE_API_TOKEN\n";
     return std::nullopt;
   }
   return f;

@@ -1,5 +1,6 @@
 #include "app/gateway.hpp"
 
+#include <prometheus/counter.h>
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
@@ -20,6 +21,7 @@
 #include "rules/rule_engine.hpp"
 #include "rules/window_metrics.hpp"
 #include "rules/window_store.hpp"
+#include "server/bearer.hpp"
 #include "server/http_server.hpp"
 
 namespace obsgate::app {
@@ -77,6 +79,16 @@ Gateway::Gateway(core::Config config, std::optional<std::string> config_path, co
                       .Help("Timestamp of the last successful configuration reload.")
                       .Register(*registry_)
                       .Add({});
+  if (!config_.server.api_token.empty()) {
+    prometheus::Counter& refused =
+        prometheus::BuildCounter()
+            .Name("obsgate_api_unauthorized_total")
+            .Help("API calls that would change something, refused for a missing or wrong token.")
+            .Register(*registry_)
+            .Add({});
+    writes_ =
+        server::BearerAdmission(config_.server.api_token, [&refused] { refused.Increment(); });
+  }
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());
   clock_ = clock ? std::move(clock) : std::make_unique<core::SystemClock>();
@@ -119,11 +131,14 @@ void Gateway::InstallRoutes() {
     return Response::Json(200, engine->AlertsJson());
   });
   InstallStatusPage(*server_);
-  server_->Route("POST", "/-/reload", "reload", [this](const Request&) {
-    core::Status s = Reload();
-    if (!s) return Response::Error(500, s.error());
-    return Response::Text(200, "configuration reloaded\n");
-  });
+  server_->Route(
+      "POST", "/-/reload", "reload",
+      [this](const Request&) {
+        core::Status s = Reload();
+        if (!s) return Response::Error(500, s.error());
+        return Response::Text(200, "configuration reloaded\n");
+      },
+      writes_);
 }
 
 void Gateway::UseOrchestrator(std::unique_ptr<rollback::Orchestrator> orchestrator) {
@@ -135,7 +150,7 @@ core::Status Gateway::Start() {
   auto alerting = Alerting::Create(config_, env_, *clock_, *registry_);
   if (!alerting) return core::Error{alerting.error()};
   alerting_ = std::move(alerting).value();
-  alerting_->InstallRoutes(*server_);
+  alerting_->InstallRoutes(*server_, writes_);
   auto rollbacks = Rollbacks::Create(config_, env_, *clock_, *store_, &alerting_->router(),
                                      *registry_, std::move(orchestrator_));
   if (!rollbacks) return core::Error{rollbacks.error()};
@@ -145,7 +160,7 @@ core::Status Gateway::Start() {
       Pipelines::Create(config_, *clock_, *store_, *rollbacks_, &alerting_->router(), *registry_);
   if (!pipelines) return core::Error{pipelines.error()};
   pipelines_ = std::move(pipelines).value();
-  pipelines_->InstallRoutes(*server_);
+  pipelines_->InstallRoutes(*server_, writes_);
   auto engine = MakeEngine(config_);
   if (!engine) return core::Error{engine.error()};
   {

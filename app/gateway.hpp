@@ -27,8 +27,9 @@ class RuleEngine;
 class AlertListener;
 }  // namespace obsgate::rules
 namespace obsgate::server {
+class Admission;
 class HttpServer;
-}
+}  // namespace obsgate::server
 namespace obsgate::rollback {
 class Orchestrator;
 }
@@ -89,6 +90,8 @@ class Gateway {
   std::unique_ptr<Rollbacks> rollbacks_;  // set by Start()
   std::unique_ptr<Pipelines> pipelines_;  // set by Start()
   std::unique_ptr<server::HttpServer> server_;
+  // Admits the API calls that change something: server.api_token's check; nullptr without one.
+  std::shared_ptr<server::Admission> writes_;
   std::unique_ptr<Ingest> ingest_;
   std::unique_ptr<rollback::Orchestrator> orchestrator_;  // UseOrchestrator's, until Start()
   std::thread ticker_;

@@ -1,6 +1,5 @@
 #include "app/ingest.hpp"
 
-#include <openssl/crypto.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
@@ -16,6 +15,7 @@
 #include "ingest/scrape/scrape_source.hpp"
 #include "ingest/tail/tail_source.hpp"
 #include "rules/window_store.hpp"
+#include "server/bearer.hpp"
 #include "server/http_server.hpp"
 
 namespace obsgate::app {
@@ -40,13 +40,9 @@ class PushAdmission final : public server::Admission {
         inflight_gauge_(inflight) {}
 
   std::optional<Response> Admit(const Request& head) override {
-    if (!token_.empty() && !Authorized(head.HeaderValue("authorization"))) {
+    if (!token_.empty() && !server::BearerMatches(head.HeaderValue("authorization"), token_)) {
       unauthorized_.Increment();
-      Response r = Response::Error(401,
-                                   "missing or wrong bearer token; send Authorization: "
-                                   "Bearer <the token obsgate was given>");
-      r.headers.push_back({"WWW-Authenticate", "Bearer realm=\"obsgate\""});
-      return r;
+      return server::BearerRefusal();
     }
     std::uint64_t want = Reservation(head);
     std::uint64_t now = inflight_.load();
@@ -79,16 +75,6 @@ class PushAdmission final : public server::Admission {
       if (n > max_body_) return max_body_;
     }
     return cl.empty() ? max_body_ : n;
-  }
-
-  bool Authorized(std::string_view header) const {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (header.size() != kBearer.size() + token_.size() ||
-        header.substr(0, kBearer.size()) != kBearer) {
-      return false;
-    }
-    // Constant time, so the token cannot be guessed byte by byte from response times.
-    return CRYPTO_memcmp(header.data() + kBearer.size(), token_.data(), token_.size()) == 0;
   }
 
   const std::string token_;

@@ -133,21 +133,25 @@ void Pipelines::Stop() {
   if (runner_) runner_->Stop();
 }
 
-void Pipelines::InstallRoutes(server::HttpServer& server) {
+void Pipelines::InstallRoutes(server::HttpServer& server,
+                              std::shared_ptr<server::Admission> writes) {
   using server::Request;
   using server::Response;
   server.Route("GET", "/api/v1/pipelines", "api_pipelines",
                [this](const Request&) { return Response::Json(200, PipelinesJson(pipelines_)); });
-  server.Route("POST", "/api/v1/pipelines/*", "api_pipeline_runs", [this](const Request& r) {
-    constexpr std::string_view kPrefix = "/api/v1/pipelines/";
-    std::string rest = server::PercentDecode(std::string_view(r.path).substr(kPrefix.size()));
-    if (!rest.ends_with("/runs") || rest.size() == 5) {
-      return Response::Error(404, "POST /api/v1/pipelines/NAME/runs starts a run");
-    }
-    std::optional<std::string> tag = TagOf(r);
-    if (!tag) return Response::Error(400, "say which tag to roll out: {\"tag\": \"v1.2.0\"}");
-    return Answer(runner_->StartRun(rest.substr(0, rest.size() - 5), *tag));
-  });
+  server.Route(
+      "POST", "/api/v1/pipelines/*", "api_pipeline_runs",
+      [this](const Request& r) {
+        constexpr std::string_view kPrefix = "/api/v1/pipelines/";
+        std::string rest = server::PercentDecode(std::string_view(r.path).substr(kPrefix.size()));
+        if (!rest.ends_with("/runs") || rest.size() == 5) {
+          return Response::Error(404, "POST /api/v1/pipelines/NAME/runs starts a run");
+        }
+        std::optional<std::string> tag = TagOf(r);
+        if (!tag) return Response::Error(400, "say which tag to roll out: {\"tag\": \"v1.2.0\"}");
+        return Answer(runner_->StartRun(rest.substr(0, rest.size() - 5), *tag));
+      },
+      writes);
   server.Route("GET", "/api/v1/runs", "api_runs",
                [this](const Request&) { return Response::Json(200, RunsJson(runner_->Runs())); });
   server.Route("GET", "/api/v1/runs/*", "api_run", [this](const Request& r) {
@@ -156,15 +160,18 @@ void Pipelines::InstallRoutes(server::HttpServer& server) {
     if (!run) return Response::Error(404, "no run is named \"" + id + "\"; see GET /api/v1/runs");
     return Response::Json(200, deploy::RunJson(*run));
   });
-  server.Route("POST", "/api/v1/runs/*", "api_run_action", [this](const Request& r) {
-    std::string rest = server::PercentDecode(std::string_view(r.path).substr(13));
-    std::size_t slash = rest.rfind('/');
-    std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
-    std::string id = slash == std::string::npos ? rest : rest.substr(0, slash);
-    if (action == "approve") return Answer(runner_->Approve(id));
-    if (action == "abort") return Answer(runner_->Abort(id));
-    return Response::Error(404, "POST /api/v1/runs/ID/approve or /api/v1/runs/ID/abort");
-  });
+  server.Route(
+      "POST", "/api/v1/runs/*", "api_run_action",
+      [this](const Request& r) {
+        std::string rest = server::PercentDecode(std::string_view(r.path).substr(13));
+        std::size_t slash = rest.rfind('/');
+        std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
+        std::string id = slash == std::string::npos ? rest : rest.substr(0, slash);
+        if (action == "approve") return Answer(runner_->Approve(id));
+        if (action == "abort") return Answer(runner_->Abort(id));
+        return Response::Error(404, "POST /api/v1/runs/ID/approve or /api/v1/runs/ID/abort");
+      },
+      writes);
 }
 
 }  // namespace obsgate::app

@@ -15,8 +15,9 @@ namespace obsgate::rules {
 class WindowStore;
 }
 namespace obsgate::server {
+class Admission;
 class HttpServer;
-}
+}  // namespace obsgate::server
 namespace obsgate::alerting {
 class Router;
 }
@@ -42,7 +43,8 @@ class Pipelines {
       const core::Config& config, const core::Clock& clock, rules::WindowStore& store,
       Rollbacks& rollbacks, alerting::Router* router, prometheus::Registry& registry);
   ~Pipelines();
-  void InstallRoutes(server::HttpServer& server);
+  // `writes` admits the calls that change something (nullptr: all of them).
+  void InstallRoutes(server::HttpServer& server, std::shared_ptr<server::Admission> writes);
   void Start();
   void Stop();
   deploy::PipelineRunner& runner() { return *runner_; }

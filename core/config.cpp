@@ -21,28 +21,6 @@ void PositiveDuration(ConfigMap& m, std::string_view key, Duration& out) {
   }
 }
 
-void ReadServer(ConfigMap& m, ServerConfig& s) {
-  if (auto v = m.Int("threads", 1, 64)) s.threads = static_cast<int>(*v);
-  if (auto v = m.Size("max_header_size")) {
-    if (*v < 1024) {
-      m.Report("max_header_size", "must be at least 1KiB");
-    } else {
-      s.max_header_bytes = *v;
-    }
-  }
-  if (auto v = m.Size("max_body_size")) {
-    if (*v == 0) {
-      m.Report("max_body_size", "must be more than 0");
-    } else {
-      s.max_body_bytes = *v;
-    }
-  }
-  PositiveDuration(m, "read_timeout", s.read_timeout);
-  PositiveDuration(m, "idle_timeout", s.idle_timeout);
-  PositiveDuration(m, "shutdown_timeout", s.shutdown_timeout);
-  m.Finish();
-}
-
 void ReadWindows(ConfigMap& m, WindowsConfig& w) {
   PositiveDuration(m, "resolution", w.resolution);
   PositiveDuration(m, "horizon", w.horizon);
@@ -114,6 +92,29 @@ void ReadSecret(ConfigMap& m, std::string_view key, std::string& out) {
       while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
     }
   }
+}
+
+void ReadServer(ConfigMap& m, ServerConfig& s) {
+  if (auto v = m.Int("threads", 1, 64)) s.threads = static_cast<int>(*v);
+  if (auto v = m.Size("max_header_size")) {
+    if (*v < 1024) {
+      m.Report("max_header_size", "must be at least 1KiB");
+    } else {
+      s.max_header_bytes = *v;
+    }
+  }
+  if (auto v = m.Size("max_body_size")) {
+    if (*v == 0) {
+      m.Report("max_body_size", "must be more than 0");
+    } else {
+      s.max_body_bytes = *v;
+    }
+  }
+  PositiveDuration(m, "read_timeout", s.read_timeout);
+  PositiveDuration(m, "idle_timeout", s.idle_timeout);
+  PositiveDuration(m, "shutdown_timeout", s.shutdown_timeout);
+  ReadSecret(m, "api_token", s.api_token);
+  m.Finish();
 }
 
 // A PromQL-style selector's shape only; ingest/scrape compiles it (with RE2) when it starts.

@@ -25,6 +25,9 @@ struct ServerConfig {
   Duration idle_timeout = std::chrono::seconds(120);
   // On SIGTERM, requests in flight get this long to finish.
   Duration shutdown_timeout = std::chrono::seconds(10);
+  // Bearer token every changing call to the API needs (start, approve or abort a run; create or
+  // expire a silence; reload); empty: none. Reading stays open. A secret: never printed.
+  std::string api_token;
 
   bool operator==(const ServerConfig&) const = default;
 };

@@ -30,9 +30,13 @@ SKIP = 77
 # never a measured speed: each wait returns as soon as its condition holds.
 PATIENCE = 30.0
 
+# The API's changing calls need this token (server.api_token_file): the page must send it.
+API_TOKEN = "s3cret-token"
+
 CONFIG = """\
 listen: 127.0.0.1:0
 data_dir: {data_dir}
+server: {{api_token_file: {token_file}}}
 sources: [{{http: {{}}}}]
 rules:
   - name: CheckoutErrorsAbove2Percent
@@ -118,8 +122,11 @@ class Gateway:
 
     def __init__(self, binary, directory):
         path = os.path.join(directory, "obsgate.yaml")
+        token_file = os.path.join(directory, "api-token")
+        with open(token_file, "w") as f:
+            f.write(API_TOKEN + "\n")
         with open(path, "w") as f:
-            f.write(CONFIG.format(data_dir=os.path.join(directory, "data")))
+            f.write(CONFIG.format(data_dir=os.path.join(directory, "data"), token_file=token_file))
         self.proc = subprocess.Popen([binary, "run", "--config", path], cwd=directory,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.log = []
@@ -140,9 +147,11 @@ class Gateway:
             raise Failure("obsgate did not start:\n" + "".join(self.log))
         self.url = f"http://127.0.0.1:{self.port}"
 
-    def api(self, method, path, body=None):
-        status, _, text = http(method, self.url + path, body,
-                               {"Content-Type": "application/json"} if body else {})
+    def api(self, method, path, body=None, token=API_TOKEN):
+        headers = {"Content-Type": "application/json"} if body else {}
+        if token and method != "GET":  # reading needs no token
+            headers["Authorization"] = "Bearer " + token
+        status, _, text = http(method, self.url + path, body, headers)
         return status, text
 
     def stop(self):
@@ -284,6 +293,27 @@ def test(gateway, browser, screenshot):
     browser.go(gateway.url + "/?refresh=0")
     approve_1 = 'tr[data-run="checkout-staging-1"] button.action-approve'
     wait_text(browser, "the page offers Approve on run 1", approve_1, "Approve")
+    # Without the token the page's Approve is refused by the API's own check, and says so.
+    status, _ = gateway.api("POST", "/api/v1/runs/checkout-staging-1/approve", token=None)
+    check(status == 401, f"the API approved without its token: {status}")
+    browser.click(approve_1)
+    refused = wait_for("the page shows the refusal for want of a token",
+                       lambda: (browser.text("#action-result") or "").startswith(
+                           "The gateway refused") and browser.text("#action-result"))
+    check("(401)" in refused and "bearer token" in refused, f"the page says {refused!r}")
+    check(run_state(gateway, "checkout-staging-1") == "waiting_for_approval",
+          "run 1 moved on without the token")
+
+    # A token typed into the page stays in this tab's sessionStorage (across reloads of the
+    # page), leaves the field, and is sent with every approval and abort that follows.
+    browser.type("#token", API_TOKEN)
+    browser.click("#token-form button[type=submit]")
+    wait_text(browser, "the page says a token is set", "#token-state",
+              "A token is set for this tab.")
+    stored = browser.script("return [sessionStorage.getItem('obsgate.apiToken'),"
+                            " localStorage.length, document.getElementById('token').value];")
+    check(stored == [API_TOKEN, 0, ""], f"the token is kept as {stored}")
+
     status, text = gateway.api("POST", "/api/v1/runs/checkout-staging-1/abort")
     check(status == 200, f"abort through the API: {status} {text}")
     browser.click(approve_1)
@@ -324,16 +354,6 @@ def test(gateway, browser, screenshot):
     if screenshot:  # for the README: every section filled, a run waiting for a person
         browser.screenshot(screenshot)
         print(f"screenshot written to {screenshot}")
-
-    # A token typed into the page stays in this tab's sessionStorage, leaves the field, and is
-    # sent with what follows (the approval below).
-    browser.type("#token", "s3cret-token")
-    browser.click("#token-form button[type=submit]")
-    wait_text(browser, "the page says a token is set", "#token-state",
-              "A token is set for this tab.")
-    stored = browser.script("return [sessionStorage.getItem('obsgate.apiToken'),"
-                            " localStorage.length, document.getElementById('token').value];")
-    check(stored == ["s3cret-token", 0, ""], f"the token is kept as {stored}")
 
     browser.click(approve_2)
     wait_text(browser, "the page says run 2 was approved", "#action-result",

@@ -50,10 +50,10 @@ class PipelineEndToEnd : public ::testing::Test {
   }
 
   // `migrate_paths` as YAML: what the migrate step lints.
-  std::string Config(const std::string& migrate = "[migrations]") {
+  std::string Config(const std::string& migrate = "[migrations]", const std::string& extra = "") {
     std::string kubeconfig = dir_.Write("kubeconfig", Kubeconfig(k8s_.url()));
     std::string health = "http://127.0.0.1:" + std::to_string(health_.port()) + "/health";
-    return dir_.Write("obsgate.yaml", R"(listen: 127.0.0.1:0
+    return dir_.Write("obsgate.yaml", extra + R"(listen: 127.0.0.1:0
 sources: [{http: {}}]
 rules: []
 orchestrator:
@@ -214,6 +214,55 @@ TEST_F(PipelineEndToEnd, ProductionWithoutATagOrWithoutApprovalDoesNotRollOut) {
   RunResult check = RunCommand({OBSGATE_BINARY, "check-config", bad});
   EXPECT_EQ(check.exit_code, 1);
   EXPECT_THAT(check.output, HasSubstr("needs an approve step before its rollout"));
+}
+
+TEST_F(PipelineEndToEnd, WithAnApiTokenOnlyItsHolderStartsApprovesAndAborts) {
+  const std::string token = "s3cret-api-t0ken";
+  std::string token_file = dir_.Write("api-token", token + "\n");
+  std::string wrong_file = dir_.Write("wrong-token", "not-it\n");
+  GatewayProcess g = GatewayProcess::Start(
+      Config("[migrations]", "server: {api_token_file: " + token_file + "}\n"));
+
+  RunResult refused = Cli({"deploy", "auth-production", "--tag", "v1.2.0"}, g.port);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.output, HasSubstr("refused the API token (none was sent)"));
+  EXPECT_THAT(refused.output, HasSubstr("--token-file"));
+  EXPECT_EQ(
+      Cli({"deploy", "auth-production", "--tag", "v1.2.0", "--token-file", wrong_file}, g.port)
+          .exit_code,
+      1);
+  EXPECT_THAT(Get(g.port, "/api/v1/runs").body, ::testing::Not(HasSubstr("auth-production-1")));
+
+  RunResult started =
+      Cli({"deploy", "auth-production", "--tag", "v1.2.0", "--token-file", token_file}, g.port);
+  ASSERT_EQ(started.exit_code, 0) << started.output;
+  AwaitState(g.port, "auth-production-1", "waiting_for_approval", 10);
+
+  // The API itself: reading stays open; a change needs the bearer token.
+  HttpReply bare = Post(g.port, "/api/v1/runs/auth-production-1/approve", "");
+  EXPECT_EQ(bare.status, 401);
+  EXPECT_EQ(bare.Header("WWW-Authenticate"), "Bearer realm=\"obsgate\"");
+  EXPECT_EQ(Post(g.port, "/api/v1/silences", "{}").status, 401);
+  EXPECT_EQ(Post(g.port, "/-/reload", "").status, 401);
+  EXPECT_EQ(Get(g.port, "/api/v1/silences").status, 200);
+  EXPECT_THAT(Get(g.port, "/api/v1/runs/auth-production-1").body,
+              HasSubstr("\"state\":\"waiting_for_approval\""));
+  EXPECT_THAT(Get(g.port, "/metrics").body, HasSubstr("obsgate_api_unauthorized_total 5"));
+
+  RunResult approved = RunCommand({OBSGATE_BINARY, "approve", "auth-production-1", "--url",
+                                   "http://127.0.0.1:" + std::to_string(g.port)},
+                                  {}, {"OBSGATE_API_TOKEN=" + token});
+  ASSERT_EQ(approved.exit_code, 0) << approved.output;
+  AwaitState(g.port, "auth-production-1", "succeeded", 10);
+  EXPECT_EQ(k8s_.Requests("PATCH").size(), 1u);
+
+  HttpReply silence = Post(g.port, "/api/v1/silences",
+                           R"({"matchers":[{"name":"deployment","value":"auth","isRegex":false}],)"
+                           R"("startsAt":"2026-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z",)"
+                           R"("createdBy":"test","comment":"token"})",
+                           {{"Authorization", "Bearer " + token}});
+  EXPECT_EQ(silence.status, 200) << silence.body;
+  EXPECT_EQ(g.process->Output().find(token), std::string::npos) << "the token is never logged";
 }
 
 TEST_F(PipelineEndToEnd, RestartWhileWaitingForApprovalResumes) {
