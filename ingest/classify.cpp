@@ -1,18 +1,18 @@
 #include "ingest/classify.hpp"
 
 #include <re2/re2.h>
-#include <simdjson.h>
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
+#include "ingest/json_text.hpp"
+
 namespace obsgate::ingest {
 namespace {
-
-namespace od = simdjson::ondemand;
 
 bool IsSpace(char c) { return static_cast<unsigned char>(c) <= ' '; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -279,24 +279,148 @@ bool LogfmtReader::Next(std::string_view& key, std::string_view& value) {
   return false;
 }
 
-// The simdjson state, kept out of the header: simdjson.h is large.
+// Where a walk over one JSON line stands; a failure means the line is not JSON and is read as
+// text.
+enum class Walked : uint8_t { kOk, kNotJson };
+
+bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// Bytes that end a scalar (number, true, false, null) in JSON's grammar.
+bool EndsScalar(char c) {
+  return IsJsonSpace(c) || c == ',' || c == '}' || c == ']' || c == ':' || c == '{' || c == '[' ||
+         c == '"';
+}
+
+// A JSON number as the grammar spells it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+bool IsJsonNumber(std::string_view t) {
+  std::size_t i = 0;
+  auto digits = [&] {
+    const std::size_t start = i;
+    while (i < t.size() && IsDigit(t[i])) ++i;
+    return i > start;
+  };
+  if (i < t.size() && t[i] == '-') ++i;
+  if (i < t.size() && t[i] == '0') {
+    ++i;
+  } else if (!digits()) {
+    return false;
+  }
+  if (i < t.size() && t[i] == '.') {
+    ++i;
+    if (!digits()) return false;
+  }
+  if (i < t.size() && (t[i] == 'e' || t[i] == 'E')) {
+    ++i;
+    if (i < t.size() && (t[i] == '+' || t[i] == '-')) ++i;
+    if (!digits()) return false;
+  }
+  return i == t.size();
+}
+
+// The JSON walker's state, kept per classifier so a steady state allocates nothing.
+//
+// The walk reads one application line in one pass without copying it: every key of the top
+// object and of the objects on the way to a configured path, the values those paths name, and
+// nothing else. Skipped strings are scanned for their closing quote 16 bytes at a time, skipped
+// objects and arrays by counting their nesting. What makes a line "not JSON" is what made
+// simdjson's On-Demand reader (which this replaced on the hot path) refuse it: an unterminated
+// string, a control byte inside a string, a missing ':' or ',', a bad escape in a key or a read
+// value, a read number that is no JSON number. Invalid UTF-8 is tolerated; in a value that becomes
+// a series label each bad byte is '?'.
 struct Classifier::Json {
-  od::parser parser;
-  std::string padded;  // the message copied with simdjson's padding after it
   std::vector<PathTarget> targets;
   std::size_t top_targets = 0;
+  std::array<bool, 256> top_first{};  // the first bytes of the top-level targets' next keys
 
   // The best value found so far per category, by list index.
   std::array<uint16_t, kCategories> best{};
   int status = 0;
   Level level = Level::kNone;
   std::array<std::string_view, 3> names;  // ns, deployment, version
+  std::array<std::string, 3> name_bytes;  // the names found, copied
+  std::string key_bytes;                  // an escaped key, unescaped
+  std::string value_bytes;                // an escaped value, unescaped
 
-  void Reset() {
+  const char* p = nullptr;
+  const char* end = nullptr;
+
+  void Reset(std::string_view message) {
     best.fill(std::numeric_limits<uint16_t>::max());
     status = 0;
     level = Level::kNone;
     names = {};
+    p = message.data();
+    end = message.data() + message.size();
+  }
+
+  void SkipSpace() {
+    while (p < end && IsJsonSpace(*p)) ++p;
+  }
+
+  // At an opening quote: the bytes between the quotes, escapes kept; `escaped` when there are any.
+  bool RawString(std::string_view& raw, bool& escaped) {
+    const char* begin = ++p;
+    escaped = false;
+    for (;;) {
+      p = FindStringSpecial(p, end);
+      if (p >= end || static_cast<unsigned char>(*p) < 0x20) return false;
+      if (*p == '"') break;
+      escaped = true;
+      if (end - p < 2) return false;
+      p += 2;
+    }
+    raw = std::string_view(begin, static_cast<std::size_t>(p - begin));
+    ++p;
+    return true;
+  }
+
+  // At an opening quote: the string unescaped, viewing the line or `scratch`.
+  bool String(std::string& scratch, std::string_view& value) {
+    bool escaped = false;
+    if (!RawString(value, escaped)) return false;
+    if (!escaped) return true;
+    scratch.clear();
+    if (AppendUnescaped(value, scratch) != UnescapeResult::kOk) return false;
+    value = scratch;
+    return true;
+  }
+
+  // A scalar's bytes, up to the byte that ends it.
+  std::string_view Scalar() {
+    const char* begin = p;
+    while (p < end && !EndsScalar(*p)) ++p;
+    return std::string_view(begin, static_cast<std::size_t>(p - begin));
+  }
+
+  // Skips one value of any kind; nesting is counted, not recursed into.
+  bool SkipValue() {
+    if (p >= end) return false;
+    if (*p == '"') {
+      std::string_view ignored;
+      bool escaped = false;
+      return RawString(ignored, escaped);
+    }
+    if (*p != '{' && *p != '[') return !Scalar().empty();
+    std::size_t depth = 0;
+    while (p < end) {
+      const char c = *p;
+      if (c == '"') {
+        std::string_view ignored;
+        bool escaped = false;
+        if (!RawString(ignored, escaped)) return false;
+        continue;
+      }
+      if (c == '{' || c == '[') {
+        ++depth;
+      } else if (c == '}' || c == ']') {
+        if (--depth == 0) {
+          ++p;
+          return true;
+        }
+      }
+      ++p;
+    }
+    return false;
   }
 
   void TakeString(const PathTarget& t, std::string_view s) {
@@ -314,10 +438,21 @@ struct Classifier::Json {
         level = l;
         break;
       }
-      default:
+      default: {
         if (s.empty()) return;
-        names[t.category - kNamespace] = s;
+        const std::size_t n = t.category - kNamespace;
+        // Copied: the name outlives the caller's buffer and value_bytes (as the facts promise),
+        // and bad UTF-8 in it is repaired.
+        std::string& kept = name_bytes[n];
+        kept.assign(s);
+        if (!std::all_of(s.begin(), s.end(),
+                         [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+          ReplaceInvalidUtf8(kept.data(), kept.size());
+        }
+        s = kept;
+        names[n] = s;
         break;
+      }
     }
     best[t.category] = t.index;
   }
@@ -338,61 +473,80 @@ struct Classifier::Json {
     best[t.category] = t.index;
   }
 
-  // Walks the fields of `obj` against targets[begin, end); children go on the end of `targets`
-  // and are popped on the way out, so a steady state allocates nothing.
-  simdjson::error_code Walk(od::object obj, std::size_t begin, std::size_t end, int depth) {
-    for (auto field_result : obj) {
-      od::field field;
-      if (auto err = std::move(field_result).get(field)) return err;
+  // At an object's '{': walks its fields against targets[begin, end_target); children go on the
+  // end of `targets` and are popped on the way out.
+  Walked Walk(std::size_t begin, std::size_t end_target, int depth) {
+    ++p;  // the '{'
+    SkipSpace();
+    if (p < end && *p == '}') {
+      ++p;
+      return Walked::kOk;
+    }
+    for (;;) {
+      SkipSpace();
+      if (p >= end || *p != '"') return Walked::kNotJson;
       std::string_view key;
-      if (auto err = field.unescaped_key().get(key)) return err;
+      if (!String(key_bytes, key)) return Walked::kNotJson;
+      SkipSpace();
+      if (p >= end || *p != ':') return Walked::kNotJson;
+      ++p;
+      SkipSpace();
+      if (p >= end) return Walked::kNotJson;
+
       const std::size_t child_begin = targets.size();
       bool exact = false;
-      for (std::size_t i = begin; i < end; ++i) {
-        const PathTarget t = targets[i];
-        // Most keys match no target: one byte rules them out before any memcmp.
-        if (key.empty() || t.rest.empty() || t.rest[0] != key[0]) continue;
-        if (t.rest == key) {
-          exact = true;
-        } else if (depth < kMaxDepth && t.rest.size() > key.size() + 1 &&
-                   t.rest.compare(0, key.size(), key) == 0 && t.rest[key.size()] == '.') {
-          targets.push_back({t.rest.substr(key.size() + 1), t.category, t.index});
+      // Most keys match no target: at the top, one table look-up rules them out.
+      if (!key.empty() && (depth > 0 || top_first[static_cast<unsigned char>(key[0])])) {
+        for (std::size_t i = begin; i < end_target; ++i) {
+          const PathTarget t = targets[i];
+          if (t.rest.empty() || t.rest[0] != key[0]) continue;
+          if (t.rest == key) {
+            exact = true;
+          } else if (depth < kMaxDepth && t.rest.size() > key.size() + 1 &&
+                     t.rest.compare(0, key.size(), key) == 0 && t.rest[key.size()] == '.') {
+            targets.push_back({t.rest.substr(key.size() + 1), t.category, t.index});
+          }
         }
       }
       const std::size_t child_end = targets.size();
-      if (!exact && child_begin == child_end) continue;  // the iterator skips the value
-
-      od::value value = field.value();
-      od::json_type type;
-      if (auto err = value.type().get(type)) return err;
-      simdjson::error_code err = simdjson::SUCCESS;
-      if (type == od::json_type::object) {
-        if (child_begin != child_end) {
-          od::object child;
-          err = value.get_object().get(child);
-          if (!err) err = Walk(child, child_begin, child_end, depth + 1);
+      Walked walked = Walked::kOk;
+      if (child_begin != child_end && *p == '{') {
+        walked = Walk(child_begin, child_end, depth + 1);
+      } else if (exact && *p == '"') {
+        // `key` may view key_bytes: it is compared before the next key is read.
+        std::string_view value;
+        if (!String(value_bytes, value)) return Walked::kNotJson;
+        for (std::size_t i = begin; i < end_target; ++i) {
+          if (targets[i].rest == key) TakeString(targets[i], value);
         }
-      } else if (exact && type == od::json_type::string) {
-        std::string_view s;
-        err = value.get_string().get(s);
-        if (!err) {
-          for (std::size_t i = begin; i < end; ++i) {
-            if (targets[i].rest == key) TakeString(targets[i], s);
-          }
-        }
-      } else if (exact && type == od::json_type::number) {
+      } else if (exact && (*p == '-' || IsDigit(*p))) {
+        const std::string_view number = Scalar();
         double d = 0;
-        err = value.get_double().get(d);
-        if (!err) {
-          for (std::size_t i = begin; i < end; ++i) {
-            if (targets[i].rest == key) TakeNumber(targets[i], d);
-          }
+        const auto [next, ec] = std::from_chars(number.data(), number.data() + number.size(), d);
+        if (!IsJsonNumber(number) || ec != std::errc() || next != number.data() + number.size()) {
+          return Walked::kNotJson;
         }
+        for (std::size_t i = begin; i < end_target; ++i) {
+          if (targets[i].rest == key) TakeNumber(targets[i], d);
+        }
+      } else if (exact && !(*p == '{' || *p == '[' || *p == 't' || *p == 'f' || *p == 'n')) {
+        return Walked::kNotJson;  // a value read for a path must at least have a JSON type
+      } else if (!SkipValue()) {
+        return Walked::kNotJson;
       }
       targets.resize(child_begin);
-      if (err) return err;
+      if (walked != Walked::kOk) return walked;
+
+      SkipSpace();
+      if (p >= end) return Walked::kNotJson;
+      if (*p == ',') {
+        ++p;
+        continue;
+      }
+      if (*p != '}') return Walked::kNotJson;
+      ++p;
+      return Walked::kOk;
     }
-    return simdjson::SUCCESS;
   }
 };
 
@@ -408,8 +562,10 @@ Classifier::Classifier(ClassifyOptions options)
     }
   }
   json_->top_targets = json_->targets.size();
+  for (const PathTarget& t : json_->targets) {
+    json_->top_first[static_cast<unsigned char>(t.rest[0])] = true;
+  }
   json_->targets.reserve(json_->top_targets * 4 + 16);
-  json_->padded.resize(4096 + simdjson::SIMDJSON_PADDING);
 }
 
 Classifier::~Classifier() = default;
@@ -474,24 +630,12 @@ LineFacts Classifier::Classify(std::string_view message) {
 
 bool Classifier::ClassifyJson(std::string_view message, LineFacts& facts) {
   Json& j = *json_;
-  const std::size_t need = message.size() + simdjson::SIMDJSON_PADDING;
-  if (j.padded.size() < need) j.padded.resize(std::max(need, j.padded.size() * 2));
-  std::memcpy(j.padded.data(), message.data(), message.size());
-  std::memset(j.padded.data() + message.size(), 0, simdjson::SIMDJSON_PADDING);
-
-  od::document doc;
-  simdjson::error_code err =
-      j.parser.iterate(j.padded.data(), message.size(), j.padded.size()).get(doc);
-  if (err == simdjson::UTF8_ERROR) {
-    ReplaceInvalidUtf8(j.padded.data(), message.size());
-    err = j.parser.iterate(j.padded.data(), message.size(), j.padded.size()).get(doc);
-  }
-  if (err) return false;
-  od::object top;
-  if (doc.get_object().get(top)) return false;
-  j.Reset();
-  if (j.Walk(top, 0, j.top_targets, 0)) return false;
+  j.Reset(message);
+  j.SkipSpace();
+  if (j.p >= j.end || *j.p != '{') return false;
+  const Walked walked = j.Walk(0, j.top_targets, 0);
   j.targets.resize(j.top_targets);
+  if (walked != Walked::kOk) return false;
   facts.status = j.status;
   facts.level = j.level;
   facts.ns = j.names[0];

@@ -49,7 +49,7 @@ struct ClassifyOptions {
 };
 
 // Reads status, level and attribution from a JSON, logfmt, access-log or plain-text line.
-class Classifier {  // owned by one ingest thread (holds the simdjson parser and scratch)
+class Classifier {  // owned by one ingest thread (holds the JSON walker's scratch)
  public:
   // Fails when a pattern does not compile (the error names the pattern and RE2's reason) or a
   // field name is empty.

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "ingest/json_text.hpp"
+
 namespace obsgate::ingest {
 namespace {
 
@@ -12,45 +14,6 @@ std::string_view StripLineEnd(std::string_view s) {
   if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
   return s;
 }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Reads 4 hex digits at s[pos]; -1 when they are missing or not hex.
-long ReadHex4(std::string_view s, std::size_t pos) {
-  if (pos + 4 > s.size()) return -1;
-  long v = 0;
-  for (std::size_t i = 0; i < 4; ++i) {
-    const int h = HexValue(s[pos + i]);
-    if (h < 0) return -1;
-    v = v * 16 + h;
-  }
-  return v;
-}
-
-void AppendUtf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
-constexpr std::uint32_t kReplacement = 0xFFFD;
 
 // A cursor over one docker json-file line. Every method leaves pos_ where parsing stopped.
 class DockerCursor {
@@ -64,81 +27,42 @@ class DockerCursor {
   char Peek() const { return s_[pos_]; }
   void Advance() { ++pos_; }
 
-  // At an opening quote: the raw bytes between the quotes, without unescaping.
-  FrameError RawString(std::string_view& raw) {
-    const std::size_t start = ++pos_;
-    while (pos_ < s_.size()) {
-      const char c = s_[pos_];
-      if (c == '"') {
-        raw = s_.substr(start, pos_ - start);
-        ++pos_;
-        return FrameError::kNone;
+  // At an opening quote: the raw bytes between the quotes, without unescaping; `escaped` says
+  // whether they hold a backslash.
+  FrameError RawString(std::string_view& raw, bool& escaped) {
+    const char* begin = s_.data() + ++pos_;
+    const char* end = s_.data() + s_.size();
+    const char* p = begin;
+    escaped = false;
+    for (;;) {
+      p = FindQuoteOrBackslash(p, end);
+      if (end - p < (p < end && *p == '\\' ? 2 : 1)) {
+        pos_ = s_.size();
+        return FrameError::kTruncated;
       }
-      pos_ += (c == '\\') ? 2 : 1;
+      if (*p == '"') break;
+      escaped = true;
+      p += 2;
     }
-    return FrameError::kTruncated;
+    raw = std::string_view(begin, static_cast<std::size_t>(p - begin));
+    pos_ = static_cast<std::size_t>(p - s_.data()) + 1;
+    return FrameError::kNone;
+  }
+  FrameError RawString(std::string_view& raw) {
+    bool escaped = false;
+    return RawString(raw, escaped);
   }
 
   // At an opening quote: the unescaped string. Without escapes it views the line itself, so the
   // common case copies nothing.
   FrameError String(std::string& scratch, std::string_view& value) {
-    const std::size_t start = ++pos_;
-    while (pos_ < s_.size() && s_[pos_] != '"' && s_[pos_] != '\\') ++pos_;
-    if (pos_ >= s_.size()) return FrameError::kTruncated;
-    if (s_[pos_] == '"') {
-      value = s_.substr(start, pos_ - start);
-      ++pos_;
-      return FrameError::kNone;
-    }
-    scratch.assign(s_.data() + start, pos_ - start);
-    while (pos_ < s_.size()) {
-      const char c = s_[pos_];
-      if (c == '"') {
-        ++pos_;
-        value = scratch;
-        return FrameError::kNone;
-      }
-      if (c != '\\') {
-        // Copy the run up to the next quote or backslash in one go.
-        std::size_t end = pos_ + 1;
-        while (end < s_.size() && s_[end] != '"' && s_[end] != '\\') ++end;
-        scratch.append(s_.data() + pos_, end - pos_);
-        pos_ = end;
-        continue;
-      }
-      if (pos_ + 1 >= s_.size()) return FrameError::kTruncated;
-      const char e = s_[pos_ + 1];
-      pos_ += 2;
-      switch (e) {
-        case '"':
-        case '\\':
-        case '/':
-          scratch.push_back(e);
-          break;
-        case 'b':
-          scratch.push_back('\b');
-          break;
-        case 'f':
-          scratch.push_back('\f');
-          break;
-        case 'n':
-          scratch.push_back('\n');
-          break;
-        case 'r':
-          scratch.push_back('\r');
-          break;
-        case 't':
-          scratch.push_back('\t');
-          break;
-        case 'u': {
-          if (FrameError err = Unicode(scratch); err != FrameError::kNone) return err;
-          break;
-        }
-        default:
-          return FrameError::kBadEscape;
-      }
-    }
-    return FrameError::kTruncated;
+    bool escaped = false;
+    if (FrameError err = RawString(value, escaped); err != FrameError::kNone) return err;
+    if (!escaped) return FrameError::kNone;
+    scratch.clear();
+    if (AppendUnescaped(value, scratch) != UnescapeResult::kOk) return FrameError::kBadEscape;
+    value = scratch;
+    return FrameError::kNone;
   }
 
   // Skips any JSON value without recursion: nesting is only counted.
@@ -183,34 +107,6 @@ class DockerCursor {
   }
 
  private:
-  // After "\u": one code point, or a surrogate pair; lone surrogates become U+FFFD.
-  FrameError Unicode(std::string& scratch) {
-    const long hi = ReadHex4(s_, pos_);
-    if (hi < 0) return pos_ + 4 > s_.size() ? FrameError::kTruncated : FrameError::kBadEscape;
-    pos_ += 4;
-    if (hi >= 0xDC00 && hi <= 0xDFFF) {
-      AppendUtf8(scratch, kReplacement);
-      return FrameError::kNone;
-    }
-    if (hi < 0xD800 || hi > 0xDBFF) {
-      AppendUtf8(scratch, static_cast<std::uint32_t>(hi));
-      return FrameError::kNone;
-    }
-    // A high surrogate counts only with a low one right after it; otherwise the next escape is
-    // left alone to be decoded on its own.
-    if (pos_ + 6 <= s_.size() && s_[pos_] == '\\' && s_[pos_ + 1] == 'u') {
-      const long lo = ReadHex4(s_, pos_ + 2);
-      if (lo >= 0xDC00 && lo <= 0xDFFF) {
-        pos_ += 6;
-        AppendUtf8(scratch, 0x10000 + ((static_cast<std::uint32_t>(hi) - 0xD800) << 10) +
-                                (static_cast<std::uint32_t>(lo) - 0xDC00));
-        return FrameError::kNone;
-      }
-    }
-    AppendUtf8(scratch, kReplacement);
-    return FrameError::kNone;
-  }
-
   std::string_view s_;
   std::size_t pos_ = 0;
 };
