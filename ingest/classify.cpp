@@ -379,10 +379,7 @@ struct Classifier::Json {
     bool escaped = false;
     if (!RawString(value, escaped)) return false;
     if (!escaped) return true;
-    scratch.clear();
-    if (AppendUnescaped(value, scratch) != UnescapeResult::kOk) return false;
-    value = scratch;
-    return true;
+    return Unescape(value, scratch, value) == UnescapeResult::kOk;
   }
 
   // A scalar's bytes, up to the byte that ends it.

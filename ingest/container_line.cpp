@@ -54,14 +54,21 @@ class DockerCursor {
   }
 
   // At an opening quote: the unescaped string. Without escapes it views the line itself, so the
-  // common case copies nothing.
+  // common case copies nothing; with them it is unescaped into `scratch` in the same pass.
   FrameError String(std::string& scratch, std::string_view& value) {
-    bool escaped = false;
-    if (FrameError err = RawString(value, escaped); err != FrameError::kNone) return err;
-    if (!escaped) return FrameError::kNone;
-    scratch.clear();
-    if (AppendUnescaped(value, scratch) != UnescapeResult::kOk) return FrameError::kBadEscape;
-    value = scratch;
+    const char* begin = s_.data() + ++pos_;
+    const char* end = s_.data() + s_.size();
+    const char* p = FindQuoteOrBackslash(begin, end);
+    if (p < end && *p == '"') {
+      value = std::string_view(begin, static_cast<std::size_t>(p - begin));
+      pos_ = static_cast<std::size_t>(p - s_.data()) + 1;
+      return FrameError::kNone;
+    }
+    p = begin;
+    const UnescapeResult r = UnescapeString(p, end, scratch, value);
+    pos_ = static_cast<std::size_t>(p - s_.data());
+    if (r == UnescapeResult::kUnterminated) return FrameError::kTruncated;
+    if (r == UnescapeResult::kBadEscape) return FrameError::kBadEscape;
     return FrameError::kNone;
   }
 
@@ -135,7 +142,7 @@ const char* FrameErrorName(FrameError e) {
   return "unknown";
 }
 
-DockerParser::DockerParser() { scratch_.reserve(16 * 1024 + 64); }
+DockerParser::DockerParser() { scratch_.resize(16 * 1024 + 64); }
 
 FrameError DockerParser::Parse(std::string_view line, ContainerLine& out) {
   out = ContainerLine{};

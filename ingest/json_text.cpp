@@ -29,27 +29,6 @@ long ReadHex4(std::string_view s, std::size_t pos) {
   return v;
 }
 
-void AppendUtf8(std::string& out, std::uint32_t cp) {
-  char b[4];
-  std::size_t n = 0;
-  if (cp < 0x80) {
-    b[n++] = static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    b[n++] = static_cast<char>(0xC0 | (cp >> 6));
-    b[n++] = static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    b[n++] = static_cast<char>(0xE0 | (cp >> 12));
-    b[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    b[n++] = static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    b[n++] = static_cast<char>(0xF0 | (cp >> 18));
-    b[n++] = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    b[n++] = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    b[n++] = static_cast<char>(0x80 | (cp & 0x3F));
-  }
-  out.append(b, n);
-}
-
 constexpr std::uint32_t kReplacement = 0xFFFD;
 
 template <bool kControl>
@@ -83,68 +62,146 @@ const char* FindQuoteOrBackslash(const char* p, const char* end) { return Find<f
 
 const char* FindStringSpecial(const char* p, const char* end) { return Find<true>(p, end); }
 
-UnescapeResult AppendUnescaped(std::string_view raw, std::string& out) {
-  std::size_t pos = 0;
-  while (pos < raw.size()) {
-    const void* hit = std::memchr(raw.data() + pos, '\\', raw.size() - pos);
-    const std::size_t slash =
-        hit ? static_cast<std::size_t>(static_cast<const char*>(hit) - raw.data()) : raw.size();
-    out.append(raw.data() + pos, slash - pos);
-    if (slash + 1 >= raw.size())
-      return slash == raw.size() ? UnescapeResult::kOk : UnescapeResult::kBadEscape;
-    const char e = raw[slash + 1];
-    pos = slash + 2;
-    switch (e) {
-      case '"':
-      case '\\':
-      case '/':
-        out.push_back(e);
-        break;
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
-      case 'u': {
-        const long hi = ReadHex4(raw, pos);
-        if (hi < 0) return UnescapeResult::kBadEscape;
-        pos += 4;
-        if (hi >= 0xDC00 && hi <= 0xDFFF) {
-          AppendUtf8(out, kReplacement);
-        } else if (hi < 0xD800 || hi > 0xDBFF) {
-          AppendUtf8(out, static_cast<std::uint32_t>(hi));
-        } else {
-          // A high surrogate counts only with a low one right after it; otherwise the next
-          // escape is left alone to be decoded on its own.
-          long lo = -1;
-          if (pos + 6 <= raw.size() && raw[pos] == '\\' && raw[pos + 1] == 'u') {
-            lo = ReadHex4(raw, pos + 2);
-          }
-          if (lo >= 0xDC00 && lo <= 0xDFFF) {
-            pos += 6;
-            AppendUtf8(out, 0x10000 + ((static_cast<std::uint32_t>(hi) - 0xD800) << 10) +
-                                (static_cast<std::uint32_t>(lo) - 0xDC00));
-          } else {
-            AppendUtf8(out, kReplacement);
-          }
-        }
-        break;
-      }
-      default:
-        return UnescapeResult::kBadEscape;
+namespace {
+
+enum class Escape : unsigned char { kOk, kBad, kCut };
+
+// Decodes the escape whose letter is at `p` (just after a backslash) to `dst`, which has room for
+// 4 bytes; advances both. kCut when `end` comes first.
+Escape DecodeEscape(const char*& p, const char* end, char*& dst) {
+  if (p >= end) return Escape::kCut;
+  const char e = *p++;
+  switch (e) {
+    case '"':
+    case '\\':
+    case '/':
+      *dst++ = e;
+      return Escape::kOk;
+    case 'b':
+      *dst++ = '\b';
+      return Escape::kOk;
+    case 'f':
+      *dst++ = '\f';
+      return Escape::kOk;
+    case 'n':
+      *dst++ = '\n';
+      return Escape::kOk;
+    case 'r':
+      *dst++ = '\r';
+      return Escape::kOk;
+    case 't':
+      *dst++ = '\t';
+      return Escape::kOk;
+    case 'u':
+      break;
+    default:
+      return Escape::kBad;
+  }
+  if (end - p < 4) return Escape::kCut;
+  const long hi = ReadHex4(std::string_view(p, 4), 0);
+  if (hi < 0) return Escape::kBad;
+  p += 4;
+  std::uint32_t cp = static_cast<std::uint32_t>(hi);
+  if (hi >= 0xDC00 && hi <= 0xDFFF) {
+    cp = kReplacement;
+  } else if (hi >= 0xD800 && hi <= 0xDBFF) {
+    // A high surrogate counts only with a low one right after it; otherwise the next escape is
+    // left alone to be decoded on its own.
+    long lo = -1;
+    if (end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+      lo = ReadHex4(std::string_view(p + 2, 4), 0);
+    }
+    if (lo >= 0xDC00 && lo <= 0xDFFF) {
+      p += 6;
+      cp = 0x10000 + ((static_cast<std::uint32_t>(hi) - 0xD800) << 10) +
+           (static_cast<std::uint32_t>(lo) - 0xDC00);
+    } else {
+      cp = kReplacement;
     }
   }
-  return UnescapeResult::kOk;
+  if (cp < 0x80) {
+    *dst++ = static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    *dst++ = static_cast<char>(0xC0 | (cp >> 6));
+    *dst++ = static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    *dst++ = static_cast<char>(0xE0 | (cp >> 12));
+    *dst++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *dst++ = static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    *dst++ = static_cast<char>(0xF0 | (cp >> 18));
+    *dst++ = static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    *dst++ = static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    *dst++ = static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return Escape::kOk;
+}
+
+// Unescapes from p until a closing quote (kStopAtQuote) or `end`, writing to `dst`, which has
+// room for end - p + 16 bytes: an escape never decodes longer than it is written, and blocks are
+// copied 16 bytes at a time before it is known where the string stops.
+template <bool kStopAtQuote>
+UnescapeResult Unescape(const char*& p, const char* end, char*& dst) {
+  for (;;) {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    while (end - p >= 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+      __m128i hit = _mm_cmpeq_epi8(v, backslash);
+      if constexpr (kStopAtQuote) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, quote));
+      const int mask = _mm_movemask_epi8(hit);
+      if (mask == 0) {
+        p += 16;
+        dst += 16;
+        continue;
+      }
+      const int at = __builtin_ctz(static_cast<unsigned>(mask));
+      p += at;
+      dst += at;
+      break;
+    }
+#endif
+    while (p < end && *p != '\\' && !(kStopAtQuote && *p == '"')) *dst++ = *p++;
+    if (p >= end) return kStopAtQuote ? UnescapeResult::kUnterminated : UnescapeResult::kOk;
+    if (*p == '"') {
+      ++p;
+      return UnescapeResult::kOk;
+    }
+    ++p;  // the backslash
+    if (const Escape e = DecodeEscape(p, end, dst); e != Escape::kOk) {
+      return kStopAtQuote && e == Escape::kCut ? UnescapeResult::kUnterminated
+                                               : UnescapeResult::kBadEscape;
+    }
+  }
+}
+
+}  // namespace
+
+namespace {
+
+template <bool kStopAtQuote>
+UnescapeResult UnescapeInto(const char*& p, const char* end, std::string& buffer,
+                            std::string_view& value) {
+  const std::size_t room = static_cast<std::size_t>(end - p) + 16;
+  if (buffer.size() < room) buffer.resize(room);
+  char* dst = buffer.data();
+  const UnescapeResult r = Unescape<kStopAtQuote>(p, end, dst);
+  value = std::string_view(buffer.data(), static_cast<std::size_t>(dst - buffer.data()));
+  return r;
+}
+
+}  // namespace
+
+UnescapeResult Unescape(std::string_view raw, std::string& buffer, std::string_view& value) {
+  const char* p = raw.data();
+  return UnescapeInto<false>(p, raw.data() + raw.size(), buffer, value);
+}
+
+UnescapeResult UnescapeString(const char*& p, const char* end, std::string& buffer,
+                              std::string_view& value) {
+  return UnescapeInto<true>(p, end, buffer, value);
 }
 
 }  // namespace obsgate::ingest

@@ -15,11 +15,17 @@ const char* FindQuoteOrBackslash(const char* p, const char* end);
 // [p, end); end when there is none.
 const char* FindStringSpecial(const char* p, const char* end);
 
-enum class UnescapeResult : unsigned char { kOk, kBadEscape };
+enum class UnescapeResult : unsigned char { kOk, kBadEscape, kUnterminated };
 
-// Appends the JSON string body `raw` (the bytes between its quotes, escapes kept) to `out`,
-// unescaped. \uXXXX becomes UTF-8; a lone surrogate becomes U+FFFD. kBadEscape for an unknown
-// escape or a \u without four hex digits; `out` then holds what was decoded before it.
-UnescapeResult AppendUnescaped(std::string_view raw, std::string& out);
+// Unescapes the JSON string body `raw` (the bytes between its quotes, escapes kept) into
+// `buffer`, which grows as needed and never shrinks, and views the result in `value`. \uXXXX
+// becomes UTF-8; a lone surrogate becomes U+FFFD. kBadEscape for an unknown escape or a \u
+// without four hex digits.
+UnescapeResult Unescape(std::string_view raw, std::string& buffer, std::string_view& value);
+
+// The same for a string starting at `p` (just after its opening quote), found and unescaped in one
+// pass: p ends just after the closing quote. kUnterminated when `end` comes first.
+UnescapeResult UnescapeString(const char*& p, const char* end, std::string& buffer,
+                              std::string_view& value);
 
 }  // namespace obsgate::ingest
