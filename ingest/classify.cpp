@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <tuple>
 
 #include "ingest/json_text.hpp"
 
@@ -286,10 +287,11 @@ enum class Walked : uint8_t { kOk, kNotJson };
 bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 // Bytes that end a scalar (number, true, false, null) in JSON's grammar.
-bool EndsScalar(char c) {
-  return IsJsonSpace(c) || c == ',' || c == '}' || c == ']' || c == ':' || c == '{' || c == '[' ||
-         c == '"';
-}
+constexpr std::array<bool, 256> kEndsScalar = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view(" \t\n\r,}]:{[\"")) t[c] = true;
+  return t;
+}();
 
 // A JSON number as the grammar spells it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 bool IsJsonNumber(std::string_view t) {
@@ -330,7 +332,9 @@ bool IsJsonNumber(std::string_view t) {
 struct Classifier::Json {
   std::vector<PathTarget> targets;
   std::size_t top_targets = 0;
-  std::array<bool, 256> top_first{};  // the first bytes of the top-level targets' next keys
+  // The top-level targets are sorted by their first byte; top_range[c] is where those starting
+  // with c lie, so most keys are ruled out by one look-up.
+  std::array<std::pair<uint32_t, uint32_t>, 256> top_range{};
 
   // The best value found so far per category, by list index.
   std::array<uint16_t, kCategories> best{};
@@ -385,7 +389,7 @@ struct Classifier::Json {
   // A scalar's bytes, up to the byte that ends it.
   std::string_view Scalar() {
     const char* begin = p;
-    while (p < end && !EndsScalar(*p)) ++p;
+    while (p < end && !kEndsScalar[static_cast<unsigned char>(*p)]) ++p;
     return std::string_view(begin, static_cast<std::size_t>(p - begin));
   }
 
@@ -493,8 +497,12 @@ struct Classifier::Json {
       const std::size_t child_begin = targets.size();
       bool exact = false;
       // Most keys match no target: at the top, one table look-up rules them out.
-      if (!key.empty() && (depth > 0 || top_first[static_cast<unsigned char>(key[0])])) {
-        for (std::size_t i = begin; i < end_target; ++i) {
+      std::size_t from = begin, to = end_target;
+      if (depth == 0 && !key.empty()) {
+        std::tie(from, to) = top_range[static_cast<unsigned char>(key[0])];
+      }
+      if (!key.empty()) {
+        for (std::size_t i = from; i < to; ++i) {
           const PathTarget t = targets[i];
           if (t.rest.empty() || t.rest[0] != key[0]) continue;
           if (t.rest == key) {
@@ -513,7 +521,7 @@ struct Classifier::Json {
         // `key` may view key_bytes: it is compared before the next key is read.
         std::string_view value;
         if (!String(value_bytes, value)) return Walked::kNotJson;
-        for (std::size_t i = begin; i < end_target; ++i) {
+        for (std::size_t i = from; i < to; ++i) {
           if (targets[i].rest == key) TakeString(targets[i], value);
         }
       } else if (exact && (*p == '-' || IsDigit(*p))) {
@@ -523,7 +531,7 @@ struct Classifier::Json {
         if (!IsJsonNumber(number) || ec != std::errc() || next != number.data() + number.size()) {
           return Walked::kNotJson;
         }
-        for (std::size_t i = begin; i < end_target; ++i) {
+        for (std::size_t i = from; i < to; ++i) {
           if (targets[i].rest == key) TakeNumber(targets[i], d);
         }
       } else if (exact && !(*p == '{' || *p == '[' || *p == 't' || *p == 'f' || *p == 'n')) {
@@ -559,8 +567,14 @@ Classifier::Classifier(ClassifyOptions options)
     }
   }
   json_->top_targets = json_->targets.size();
-  for (const PathTarget& t : json_->targets) {
-    json_->top_first[static_cast<unsigned char>(t.rest[0])] = true;
+  std::stable_sort(
+      json_->targets.begin(), json_->targets.end(), [](const PathTarget& a, const PathTarget& b) {
+        return static_cast<unsigned char>(a.rest[0]) < static_cast<unsigned char>(b.rest[0]);
+      });
+  for (std::size_t i = 0; i < json_->targets.size(); ++i) {
+    auto& range = json_->top_range[static_cast<unsigned char>(json_->targets[i].rest[0])];
+    if (range.first == range.second) range.first = static_cast<uint32_t>(i);
+    range.second = static_cast<uint32_t>(i + 1);
   }
   json_->targets.reserve(json_->top_targets * 4 + 16);
 }

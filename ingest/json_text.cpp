@@ -170,6 +170,11 @@ UnescapeResult Unescape(const char*& p, const char* end, char*& dst) {
       return UnescapeResult::kOk;
     }
     ++p;  // the backslash
+    // The escapes a JSON line inside a docker log string is made of, without a call.
+    if (p < end && (*p == '"' || *p == '\\')) {
+      *dst++ = *p++;
+      continue;
+    }
     if (const Escape e = DecodeEscape(p, end, dst); e != Escape::kOk) {
       return kStopAtQuote && e == Escape::kCut ? UnescapeResult::kUnterminated
                                                : UnescapeResult::kBadEscape;
