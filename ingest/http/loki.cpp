@@ -176,8 +176,19 @@ core::Result<std::vector<Label>> ParseLabelSelector(std::string_view s) {
   return labels;
 }
 
+namespace {
+constexpr std::size_t kKeptParserCapacity = 4 << 20;
+}  // namespace
+
 core::Status DecodeLokiJson(std::string_view body, PushVisitor& visitor) {
-  simdjson::dom::parser parser;
+  // One parser per server thread, reused push after push: a fresh one allocates (and the kernel
+  // zeroes) room for the whole body each time. One that grew for a huge push is let go.
+  thread_local simdjson::dom::parser parser;
+  struct Shrink {
+    ~Shrink() {
+      if (parser.capacity() > kKeptParserCapacity) parser = simdjson::dom::parser{};
+    }
+  } shrink;
   simdjson::dom::element root;
   if (auto err = parser.parse(body.data(), body.size()).get(root)) {
     return core::Error{std::string("body is not valid JSON: ") + simdjson::error_message(err)};
