@@ -6,6 +6,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace obsgate::ingest {
 namespace {
@@ -137,54 +140,119 @@ Escape DecodeEscape(const char*& p, const char* end, char*& dst) {
   return Escape::kOk;
 }
 
-// Unescapes from p until a closing quote (kStopAtQuote) or `end`, writing to `dst`, which has
-// room for end - p + 16 bytes: an escape never decodes longer than it is written, and blocks are
-// copied 16 bytes at a time before it is known where the string stops.
+// Where one step of unescaping left off.
+enum class Step : unsigned char { kMore, kOk, kBadEscape, kUnterminated };
+
+// One step of unescaping from p: the run up to the next backslash (or closing quote, with
+// kStopAtQuote) copied to `dst`, and that escape decoded. `dst` has room for end - p + 16 bytes:
+// an escape never decodes longer than it is written, and runs are copied 16 bytes at a time before
+// it is known where they stop.
 template <bool kStopAtQuote>
-UnescapeResult Unescape(const char*& p, const char* end, char*& dst) {
-  for (;;) {
+inline Step UnescapeStep(const char*& p, const char* end, char*& dst) {
 #if defined(__SSE2__)
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    while (end - p >= 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
-      __m128i hit = _mm_cmpeq_epi8(v, backslash);
-      if constexpr (kStopAtQuote) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, quote));
-      const int mask = _mm_movemask_epi8(hit);
-      if (mask == 0) {
-        p += 16;
-        dst += 16;
-        continue;
-      }
-      const int at = __builtin_ctz(static_cast<unsigned>(mask));
-      p += at;
-      dst += at;
-      break;
-    }
-#endif
-    while (p < end && *p != '\\' && !(kStopAtQuote && *p == '"')) *dst++ = *p++;
-    if (p >= end) return kStopAtQuote ? UnescapeResult::kUnterminated : UnescapeResult::kOk;
-    if (*p == '"') {
-      ++p;
-      return UnescapeResult::kOk;
-    }
-    ++p;  // the backslash
-    // The escapes a JSON line inside a docker log string is made of, without a call.
-    if (p < end && (*p == '"' || *p == '\\')) {
-      *dst++ = *p++;
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), v);
+    __m128i hit = _mm_cmpeq_epi8(v, backslash);
+    if constexpr (kStopAtQuote) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, quote));
+    const int mask = _mm_movemask_epi8(hit);
+    if (mask == 0) {
+      p += 16;
+      dst += 16;
       continue;
     }
-    if (const Escape e = DecodeEscape(p, end, dst); e != Escape::kOk) {
-      return kStopAtQuote && e == Escape::kCut ? UnescapeResult::kUnterminated
-                                               : UnescapeResult::kBadEscape;
-    }
+    const int at = __builtin_ctz(static_cast<unsigned>(mask));
+    p += at;
+    dst += at;
+    break;
+  }
+#endif
+  while (p < end && *p != '\\' && !(kStopAtQuote && *p == '"')) *dst++ = *p++;
+  if (p >= end) return kStopAtQuote ? Step::kUnterminated : Step::kOk;
+  if (*p == '"') {
+    ++p;
+    return Step::kOk;
+  }
+  ++p;  // the backslash
+  // The escapes a JSON line inside a docker log string is made of, without a call.
+  if (p < end && (*p == '"' || *p == '\\')) {
+    *dst++ = *p++;
+    return Step::kMore;
+  }
+  switch (DecodeEscape(p, end, dst)) {
+    case Escape::kOk:
+      return Step::kMore;
+    case Escape::kCut:
+      return kStopAtQuote ? Step::kUnterminated : Step::kBadEscape;
+    case Escape::kBad:
+      break;
+  }
+  return Step::kBadEscape;
+}
+
+UnescapeResult Finished(Step s) {
+  switch (s) {
+    case Step::kUnterminated:
+      return UnescapeResult::kUnterminated;
+    case Step::kBadEscape:
+      return UnescapeResult::kBadEscape;
+    default:
+      return UnescapeResult::kOk;
   }
 }
 
-}  // namespace
+template <bool kStopAtQuote>
+UnescapeResult Unescape(const char*& p, const char* end, char*& dst) {
+  for (;;) {
+    if (Step s = UnescapeStep<kStopAtQuote>(p, end, dst); s != Step::kMore) return Finished(s);
+  }
+}
 
-namespace {
+#if defined(__x86_64__) && defined(__GNUC__)
+#define OBSGATE_WIDE_UNESCAPE 1
+// The same with AVX-512 (VBMI2) where the CPU has it, 64 bytes at a time: a block whose escapes
+// are all \" or \/ (a JSON line inside a docker log string is mostly that) has its backslashes
+// squeezed out in one compress; any other block goes one step the ordinary way.
+template <bool kStopAtQuote>
+__attribute__((target("avx512f,avx512bw,avx512vbmi2,popcnt,bmi"))) UnescapeResult UnescapeWide(
+    const char*& p, const char* end, char*& dst) {
+  const __m512i backslash = _mm512_set1_epi8('\\');
+  const __m512i quote = _mm512_set1_epi8('"');
+  const __m512i slash = _mm512_set1_epi8('/');
+  for (;;) {
+    while (end - p >= 64) {
+      const __m512i v = _mm512_loadu_si512(p);
+      const std::uint64_t b = _mm512_cmpeq_epi8_mask(v, backslash);
+      const std::uint64_t q = _mm512_cmpeq_epi8_mask(v, quote);
+      const std::uint64_t closing = kStopAtQuote ? q & ~(b << 1) : 0;
+      // Bytes before the closing quote, if there is one in this block.
+      const std::uint64_t before = closing ? (closing & (0 - closing)) - 1 : ~std::uint64_t{0};
+      const std::uint64_t escapes = b & before;
+      const std::uint64_t escaped = escapes << 1;
+      const std::uint64_t simple = q | _mm512_cmpeq_epi8_mask(v, slash);
+      // Escapes that are not side by side, end inside the block and escape " or /.
+      if ((escapes & escaped) != 0 || (escapes >> 63) != 0 || (escaped & ~simple) != 0) break;
+      const std::uint64_t keep = before & ~escapes;
+      _mm512_storeu_si512(dst, _mm512_maskz_compress_epi8(keep, v));
+      dst += _mm_popcnt_u64(keep);
+      if (closing) {
+        p += __builtin_ctzll(closing) + 1;
+        return UnescapeResult::kOk;
+      }
+      p += 64;
+    }
+    if (Step s = UnescapeStep<kStopAtQuote>(p, end, dst); s != Step::kMore) return Finished(s);
+  }
+}
+
+bool HasWideUnescape() {
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vbmi2");
+  return has;
+}
+#endif
 
 template <bool kStopAtQuote>
 UnescapeResult UnescapeInto(const char*& p, const char* end, std::string& buffer,
@@ -192,7 +260,12 @@ UnescapeResult UnescapeInto(const char*& p, const char* end, std::string& buffer
   const std::size_t room = static_cast<std::size_t>(end - p) + 16;
   if (buffer.size() < room) buffer.resize(room);
   char* dst = buffer.data();
+#if defined(OBSGATE_WIDE_UNESCAPE)
+  const UnescapeResult r = HasWideUnescape() ? UnescapeWide<kStopAtQuote>(p, end, dst)
+                                             : Unescape<kStopAtQuote>(p, end, dst);
+#else
   const UnescapeResult r = Unescape<kStopAtQuote>(p, end, dst);
+#endif
   value = std::string_view(buffer.data(), static_cast<std::size_t>(dst - buffer.data()));
   return r;
 }
