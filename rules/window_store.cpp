@@ -138,14 +138,12 @@ std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {
     free_.pop_back();
   } else {
     idx = static_cast<std::uint32_t>(series_.size());
-    // Grow by a fixed step, not by doubling: at 100k series doubling could waste half the slab.
-    constexpr std::size_t kGrowth = 4096;
-    if (series_.size() == series_.capacity()) series_.reserve(series_.size() + kGrowth);
-    if (snapshots_.size() + block_ > snapshots_.capacity()) {
-      snapshots_.reserve(snapshots_.size() + kGrowth * block_);
+    if (idx / kChunkSeries >= snapshots_.size()) {
+      // Not zeroed here: each slot is, when it is first taken, so untouched pages cost no memory.
+      snapshots_.emplace_back(new std::uint32_t[kChunkSeries * block_]);
     }
     series_.emplace_back();
-    snapshots_.resize(snapshots_.size() + block_);
+    std::fill_n(Block(idx), block_, 0u);
   }
   auto [it, inserted] = index_.emplace(*key, idx);
   Series& s = series_[idx];
@@ -153,7 +151,6 @@ std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {
   s.key = &it->first;
   s.birth_tick = last_tick_ + 1;
   s.first_seen = s.last_seen = clock_.Now();
-  s.live = true;
   NoteVersion(it->first, idx);
   return idx;
 }
@@ -179,7 +176,7 @@ void WindowStore::NoteVersion(const core::SeriesKey& key, std::uint32_t index) {
 void WindowStore::Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick,
                            const Counts& c) {
   std::size_t slot = static_cast<std::size_t>((tick / tier.every) % tier.slots);
-  std::uint32_t* p = &snapshots_[index * block_ + tier.offset + slot * kCounters];
+  std::uint32_t* p = Block(index) + tier.offset + slot * kCounters;
   for (std::size_t k = 0; k < kCounters; ++k) p[k] = LowOf(c, k);
 }
 
@@ -187,7 +184,7 @@ std::uint32_t WindowStore::Stored(std::uint32_t index, const Tier& tier, std::in
                                   std::size_t counter) const {
   if (tick < series_[index].birth_tick) return 0;
   std::size_t slot = static_cast<std::size_t>((tick / tier.every) % tier.slots);
-  return snapshots_[index * block_ + tier.offset + slot * kCounters + counter];
+  return Block(index)[tier.offset + slot * kCounters + counter];
 }
 
 void WindowStore::Tick() {
@@ -198,7 +195,7 @@ void WindowStore::Tick() {
   const std::int64_t prev = last_tick_;
   for (std::uint32_t i = 0; i < series_.size(); ++i) {
     Series& s = series_[i];
-    if (!s.live) continue;
+    if (!s.live()) continue;
     if (now - s.last_seen >= options_.idle_ttl) {
       DeploymentVersions& dv = *s.deployment;
       for (std::uint32_t& v : dv.series) {
@@ -239,7 +236,7 @@ void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounter
   auto slot = [&](const Tier& tier, std::int64_t tick) -> const std::uint32_t* {
     if (tick < s.birth_tick) return kZero;
     std::size_t i = static_cast<std::size_t>((tick / tier.every) % tier.slots);
-    return &snapshots_[index * block_ + tier.offset + i * kCounters];
+    return Block(index) + tier.offset + i * kCounters;
   };
   const std::uint32_t* at_now = slot(tiers_[0], now);
   if (t < static_cast<double>(s.birth_tick)) {
@@ -359,7 +356,7 @@ core::TimePoint WindowStore::LastTick() const {
 void WindowStore::ForEach(const std::function<void(const SeriesRef&)>& fn) const {
   std::lock_guard lock(mu_);
   for (std::uint32_t i = 0; i < series_.size(); ++i) {
-    if (series_[i].live) fn(SeriesRef(*this, i));
+    if (series_[i].live()) fn(SeriesRef(*this, i));
   }
 }
 
@@ -414,8 +411,8 @@ std::uint64_t WindowStore::evicted_series() const {
 
 std::size_t WindowStore::MemoryBytes() const {
   std::lock_guard lock(mu_);
-  std::size_t bytes = snapshots_.capacity() * sizeof(std::uint32_t) +
-                      series_.capacity() * sizeof(Series) + index_.bucket_count() * sizeof(void*);
+  std::size_t bytes = snapshots_.size() * kChunkSeries * block_ * sizeof(std::uint32_t) +
+                      series_.size() * sizeof(Series) + index_.bucket_count() * sizeof(void*);
   // An unordered_map node: next pointer, the pair, the cached hash.
   constexpr std::size_t kNode =
       sizeof(void*) + sizeof(std::pair<core::SeriesKey, std::uint32_t>) + sizeof(std::size_t);

@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -140,7 +142,9 @@ class WindowStore {
     std::int64_t birth_tick = 0;  // the first tick whose snapshot includes its counts
     core::TimePoint first_seen;
     core::TimePoint last_seen;  // when counts last arrived
-    bool live = false;
+    // A slot in use has a key; an evicted one is reset to Series{}. No flag of its own: 8 bytes
+    // less per series.
+    bool live() const { return key != nullptr; }
   };
   static constexpr std::size_t kCounters = 4;
 
@@ -168,9 +172,15 @@ class WindowStore {
   std::unordered_map<core::SeriesKey, std::pair<core::SeriesKey, core::TimePoint>,
                      core::SeriesKeyHash>
       resolved_;
-  std::vector<Series> series_;
+  // Series and their snapshots (block_ values per series slot) live in chunks of kChunkSeries
+  // slots: growing never copies them, nor leaves a freed slab behind for the heap to keep.
+  static constexpr std::size_t kChunkSeries = 4096;
+  std::deque<Series> series_;
   std::vector<std::uint32_t> free_;
-  std::vector<std::uint32_t> snapshots_;  // block_ values per series slot
+  std::vector<std::unique_ptr<std::uint32_t[]>> snapshots_;
+  std::uint32_t* Block(std::uint32_t index) const {
+    return snapshots_[index / kChunkSeries].get() + (index % kChunkSeries) * block_;
+  }
   static constexpr std::uint32_t kNoSeries = 0xFFFFFFFF;
   struct DeploymentVersions {
     std::vector<VersionInfo> versions;
