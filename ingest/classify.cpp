@@ -347,12 +347,14 @@ struct Classifier::Json {
 
   const char* p = nullptr;
   const char* end = nullptr;
+  bool docker_key = false;  // a top-level key a docker frame has: "log", "stream" or "time"
 
   void Reset(std::string_view message) {
     best.fill(std::numeric_limits<uint16_t>::max());
     status = 0;
     level = Level::kNone;
     names = {};
+    docker_key = false;
     p = message.data();
     end = message.data() + message.size();
   }
@@ -487,7 +489,11 @@ struct Classifier::Json {
       SkipSpace();
       if (p >= end || *p != '"') return Walked::kNotJson;
       std::string_view key;
-      if (!String(key_bytes, key)) return Walked::kNotJson;
+      bool escaped = false;
+      if (!RawString(key, escaped)) return Walked::kNotJson;
+      // The docker framer compares a key's bytes as written, so this does too.
+      if (depth == 0 && (key == "log" || key == "stream" || key == "time")) docker_key = true;
+      if (escaped && Unescape(key, key_bytes, key) != UnescapeResult::kOk) return Walked::kNotJson;
       SkipSpace();
       if (p >= end || *p != ':') return Walked::kNotJson;
       ++p;
@@ -627,16 +633,26 @@ LineFacts Classifier::Classify(std::string_view message) {
     facts = LineFacts{};
     ClassifyText(message, facts);
   }
+  MatchPatterns(message, facts);
+  return facts;
+}
+
+std::optional<LineFacts> Classifier::ClassifyUnlessDocker(std::string_view message) {
+  LineFacts facts;
+  if (!ClassifyJson(message, facts) || json_->docker_key) return std::nullopt;
+  MatchPatterns(message, facts);
+  return facts;
+}
+
+void Classifier::MatchPatterns(std::string_view message, LineFacts& facts) const {
   facts.error_line = IsErrorLevel(facts.level);
-  if (!facts.error_line) {
-    for (const auto& re : patterns_) {
-      if (re2::RE2::PartialMatch(message, *re)) {
-        facts.error_line = true;
-        break;
-      }
+  if (facts.error_line) return;
+  for (const auto& re : patterns_) {
+    if (re2::RE2::PartialMatch(message, *re)) {
+      facts.error_line = true;
+      return;
     }
   }
-  return facts;
 }
 
 bool Classifier::ClassifyJson(std::string_view message, LineFacts& facts) {

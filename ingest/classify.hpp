@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,11 @@ class Classifier {  // owned by one ingest thread (holds the JSON walker's scrat
 
   // Never fails: JSON that does not parse (truncated, invalid UTF-8) is read as plain text.
   LineFacts Classify(std::string_view message);
+  // For a stream whose format is found line by line: the facts of a JSON line that cannot be a
+  // docker frame (none of its top-level keys is "log", "stream" or "time"), decided in the same
+  // pass that reads it; nullopt when the line is not JSON or may be a docker frame, so it goes
+  // through the framer as before.
+  std::optional<LineFacts> ClassifyUnlessDocker(std::string_view message);
   // >= 500 or in extra_error_statuses.
   bool IsErrorStatus(int status) const;
 
@@ -67,6 +73,7 @@ class Classifier {  // owned by one ingest thread (holds the JSON walker's scrat
   struct Json;
   explicit Classifier(ClassifyOptions options);
   bool ClassifyJson(std::string_view message, LineFacts& facts);
+  void MatchPatterns(std::string_view message, LineFacts& facts) const;
   void ClassifyText(std::string_view message, LineFacts& facts) const;
 
   ClassifyOptions options_;

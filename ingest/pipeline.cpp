@@ -24,6 +24,12 @@ core::Result<std::unique_ptr<LineCounter>> LineCounter::Create(ClassifyOptions o
 LineFacts LineCounter::Count(std::string_view message, const SourceLabels& from_path,
                              const SourceLabels& from_source) {
   LineFacts facts = classifier_->Classify(message);
+  Count(facts, from_path, from_source);
+  return facts;
+}
+
+void LineCounter::Count(const LineFacts& facts, const SourceLabels& from_path,
+                        const SourceLabels& from_source) {
   auto pick = [](std::string_view a, std::string_view b, std::string_view c) {
     return !a.empty() ? a : !b.empty() ? b : c;
   };
@@ -32,7 +38,6 @@ LineFacts LineCounter::Count(std::string_view message, const SourceLabels& from_
       pick(from_path.deployment, facts.deployment, from_source.deployment);
   std::string_view version = pick(from_path.version, facts.version, from_source.version);
   Count(facts, ns, deployment, version);
-  return facts;
 }
 
 void LineCounter::Count(const LineFacts& facts, std::string_view ns, std::string_view deployment,
@@ -66,10 +71,26 @@ LogStream::LogStream(Format format, std::string path, SourceLabels labels,
                      std::size_t max_line_bytes)
     : framer_(format),
       joiner_(max_line_bytes),
+      max_line_bytes_(max_line_bytes),
       from_path_(LabelsFromPath(path)),
       from_source_(std::move(labels)) {}
 
 void LogStream::Feed(std::string_view line, LineCounter& counter) {
+  // A JSON line in a stream of any format is, as the framer would find, the application's own
+  // when it cannot be a docker frame: then one pass reads it, instead of the framer's and the
+  // classifier's. Only with nothing half-joined and within the size limit, where the framer and
+  // joiner would hand the line through untouched.
+  if (framer_.format() == Format::kAuto && !line.empty() && line.front() == '{' &&
+      !joiner_.HasPending() && line.size() <= max_line_bytes_) {
+    std::string_view message = line;
+    if (message.back() == '\n') message.remove_suffix(1);
+    if (!message.empty() && message.back() == '\r') message.remove_suffix(1);
+    if (auto facts = counter.classifier().ClassifyUnlessDocker(message)) {
+      counter.stats().bytes += line.size() + 1;
+      counter.Count(*facts, from_path_, from_source_);
+      return;
+    }
+  }
   if (auto m = Frame(line, counter.stats())) Count(*m, counter);
 }
 

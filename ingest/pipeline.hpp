@@ -48,6 +48,9 @@ class LineCounter {
   // as fields). No deployment -> "unknown".
   void Count(const LineFacts& facts, std::string_view ns, std::string_view deployment,
              std::string_view version);
+  // Counts a message whose facts the caller found, attributed as Count(message, ...) does.
+  void Count(const LineFacts& facts, const SourceLabels& from_path,
+             const SourceLabels& from_source);
   // The classifier Count uses, for callers that classify a message themselves.
   Classifier& classifier() { return *classifier_; }
 
@@ -91,6 +94,7 @@ class LogStream {
  private:
   LineFramer framer_;
   PartialJoiner joiner_;
+  std::size_t max_line_bytes_;
   SourceLabels from_path_;
   SourceLabels from_source_;
   std::uint64_t truncated_seen_ = 0;
