@@ -141,10 +141,16 @@ int AccessLogStatus(std::string_view s) {
   }
   const std::size_t open = s.rfind('[', quote - 2);
   if (open == std::string_view::npos) return 0;
-  std::size_t pos = quote + 1;
-  while (pos < s.size() && s[pos] != '"') pos += (s[pos] == '\\') ? 2 : 1;
-  if (pos >= s.size()) return 0;
-  ++pos;
+  // The closing quote of the request line, escapes skipped, 16 bytes at a time.
+  const char* p = s.data() + quote + 1;
+  const char* const stop = s.data() + s.size();
+  for (;;) {
+    p = FindQuoteOrBackslash(p, stop);
+    if (p >= stop) return 0;
+    if (*p == '"') break;
+    p += 2;
+  }
+  std::size_t pos = static_cast<std::size_t>(p - s.data()) + 1;
   if (pos >= s.size() || s[pos] != ' ') return 0;
   ++pos;
   std::size_t end = pos;
@@ -257,7 +263,16 @@ Level LeadingLevel(std::string_view s) {
 bool LogfmtReader::Next(std::string_view& key, std::string_view& value) {
   const std::size_t n = s_.size();
   while (pos_ < n) {
-    while (pos_ < n && IsSpace(s_[pos_])) ++pos_;
+    // Tokens without '=' are skipped: go straight to the token holding the next one (most plain
+    // and access-log lines have none at all).
+    const void* eq = std::memchr(s_.data() + pos_, '=', n - pos_);
+    if (eq == nullptr) {
+      pos_ = n;
+      return false;
+    }
+    std::size_t token = static_cast<std::size_t>(static_cast<const char*>(eq) - s_.data());
+    while (token > pos_ && !IsSpace(s_[token - 1])) --token;
+    pos_ = token;
     const std::size_t key_start = pos_;
     while (pos_ < n && !IsSpace(s_[pos_]) && s_[pos_] != '=') ++pos_;
     if (pos_ >= n || s_[pos_] != '=') continue;
@@ -292,6 +307,20 @@ constexpr std::array<bool, 256> kEndsScalar = [] {
   for (unsigned char c : std::string_view(" \t\n\r,}]:{[\"")) t[c] = true;
   return t;
 }();
+
+// A top-level key a docker json-file frame has, compared as written.
+bool IsDockerKey(std::string_view k) {
+  switch (k.size()) {
+    case 3:
+      return k[0] == 'l' && k[1] == 'o' && k[2] == 'g';
+    case 4:
+      return std::memcmp(k.data(), "time", 4) == 0;
+    case 6:
+      return std::memcmp(k.data(), "stream", 6) == 0;
+    default:
+      return false;
+  }
+}
 
 // A JSON number as the grammar spells it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
 bool IsJsonNumber(std::string_view t) {
@@ -492,7 +521,7 @@ struct Classifier::Json {
       bool escaped = false;
       if (!RawString(key, escaped)) return Walked::kNotJson;
       // The docker framer compares a key's bytes as written, so this does too.
-      if (depth == 0 && (key == "log" || key == "stream" || key == "time")) docker_key = true;
+      if (depth == 0 && IsDockerKey(key)) docker_key = true;
       if (escaped && Unescape(key, key_bytes, key) != UnescapeResult::kOk) return Walked::kNotJson;
       SkipSpace();
       if (p >= end || *p != ':') return Walked::kNotJson;
@@ -514,7 +543,7 @@ struct Classifier::Json {
           if (t.rest == key) {
             exact = true;
           } else if (depth < kMaxDepth && t.rest.size() > key.size() + 1 &&
-                     t.rest.compare(0, key.size(), key) == 0 && t.rest[key.size()] == '.') {
+                     t.rest[key.size()] == '.' && t.rest.compare(0, key.size(), key) == 0) {
             targets.push_back({t.rest.substr(key.size() + 1), t.category, t.index});
           }
         }
@@ -545,7 +574,7 @@ struct Classifier::Json {
       } else if (!SkipValue()) {
         return Walked::kNotJson;
       }
-      targets.resize(child_begin);
+      if (targets.size() != child_begin) targets.resize(child_begin);
       if (walked != Walked::kOk) return walked;
 
       SkipSpace();

@@ -4,16 +4,54 @@
 #include <string>
 #include <string_view>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 // Byte scans and string unescaping shared by the docker framer and the JSON classifier: the two
 // read JSON on every log line, so both find string ends 16 bytes at a time.
 namespace obsgate::ingest {
 
-// The first '"' or '\\' in [p, end); end when there is none.
-const char* FindQuoteOrBackslash(const char* p, const char* end);
+namespace json_text_detail {
+
+template <bool kControl>
+inline const char* Find(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i below_space = _mm_set1_epi8(0x1F);
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash));
+    if constexpr (kControl) {
+      // Unsigned v <= 0x1F: min(v, 0x1F) == v.
+      hit = _mm_or_si128(hit, _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v));
+    }
+    const int mask = _mm_movemask_epi8(hit);
+    if (mask != 0) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  for (; p < end; ++p) {
+    const unsigned char c = static_cast<unsigned char>(*p);
+    if (c == '"' || c == '\\' || (kControl && c < 0x20)) return p;
+  }
+  return end;
+}
+
+}  // namespace json_text_detail
+
+// The first '"' or '\\' in [p, end); end when there is none. Inline: it runs for every string of
+// every line.
+inline const char* FindQuoteOrBackslash(const char* p, const char* end) {
+  return json_text_detail::Find<false>(p, end);
+}
 
 // The first '"', '\\' or control byte (< 0x20, which JSON forbids unescaped in a string) in
 // [p, end); end when there is none.
-const char* FindStringSpecial(const char* p, const char* end);
+inline const char* FindStringSpecial(const char* p, const char* end) {
+  return json_text_detail::Find<true>(p, end);
+}
 
 enum class UnescapeResult : unsigned char { kOk, kBadEscape, kUnterminated };
 
