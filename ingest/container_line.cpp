@@ -64,8 +64,9 @@ class DockerCursor {
       pos_ = static_cast<std::size_t>(p - s_.data()) + 1;
       return FrameError::kNone;
     }
+    const std::size_t clean = static_cast<std::size_t>(p - begin);
     p = begin;
-    const UnescapeResult r = UnescapeString(p, end, scratch, value);
+    const UnescapeResult r = UnescapeString(p, end, scratch, value, clean);
     pos_ = static_cast<std::size_t>(p - s_.data());
     if (r == UnescapeResult::kUnterminated) return FrameError::kTruncated;
     if (r == UnescapeResult::kBadEscape) return FrameError::kBadEscape;

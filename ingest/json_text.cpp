@@ -227,10 +227,13 @@ bool HasWideUnescape() {
 
 template <bool kStopAtQuote>
 UnescapeResult UnescapeInto(const char*& p, const char* end, std::string& buffer,
-                            std::string_view& value) {
+                            std::string_view& value, std::size_t clean) {
   const std::size_t room = static_cast<std::size_t>(end - p) + 16;
   if (buffer.size() < room) buffer.resize(room);
   char* dst = buffer.data();
+  std::memcpy(dst, p, clean);
+  dst += clean;
+  p += clean;
 #if defined(OBSGATE_WIDE_UNESCAPE)
   const UnescapeResult r = HasWideUnescape() ? UnescapeWide<kStopAtQuote>(p, end, dst)
                                              : Unescape<kStopAtQuote>(p, end, dst);
@@ -245,12 +248,12 @@ UnescapeResult UnescapeInto(const char*& p, const char* end, std::string& buffer
 
 UnescapeResult Unescape(std::string_view raw, std::string& buffer, std::string_view& value) {
   const char* p = raw.data();
-  return UnescapeInto<false>(p, raw.data() + raw.size(), buffer, value);
+  return UnescapeInto<false>(p, raw.data() + raw.size(), buffer, value, 0);
 }
 
 UnescapeResult UnescapeString(const char*& p, const char* end, std::string& buffer,
-                              std::string_view& value) {
-  return UnescapeInto<true>(p, end, buffer, value);
+                              std::string_view& value, std::size_t clean) {
+  return UnescapeInto<true>(p, end, buffer, value, clean);
 }
 
 }  // namespace obsgate::ingest

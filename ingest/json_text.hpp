@@ -62,8 +62,9 @@ enum class UnescapeResult : unsigned char { kOk, kBadEscape, kUnterminated };
 UnescapeResult Unescape(std::string_view raw, std::string& buffer, std::string_view& value);
 
 // The same for a string starting at `p` (just after its opening quote), found and unescaped in one
-// pass: p ends just after the closing quote. kUnterminated when `end` comes first.
+// pass: p ends just after the closing quote. kUnterminated when `end` comes first. The first
+// `clean` bytes are known to hold no quote or backslash and are copied as they are.
 UnescapeResult UnescapeString(const char*& p, const char* end, std::string& buffer,
-                              std::string_view& value);
+                              std::string_view& value, std::size_t clean = 0);
 
 }  // namespace obsgate::ingest
