@@ -2,7 +2,9 @@
 
 #include <re2/re2.h>
 
+#include <bit>
 #include <cmath>
+#include <functional>
 
 namespace obsgate::ingest {
 
@@ -128,8 +130,53 @@ TargetCounter::TargetCounter(const core::ScrapeSourceConfig& config,
   version_ = label(config.label_names.version);
 }
 
-std::size_t TargetCounter::KeyHash::operator()(std::string_view key) const {
-  return std::hash<std::string_view>{}(key);
+std::uint64_t SeriesTable::Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
+
+std::uint32_t SeriesTable::Find(std::string_view key, std::uint64_t hash) {
+  std::uint32_t found = kAbsent;
+  if (next_ < entries_.size() && Is(next_, key, hash)) {
+    found = next_;
+  } else if (!slots_.empty()) {
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t s = hash & mask; slots_[s] != 0; s = (s + 1) & mask) {
+      std::uint32_t i = static_cast<std::uint32_t>(slots_[s]) - 1;
+      if ((slots_[s] >> 32) == (hash >> 32) && Is(i, key, hash)) {
+        found = i;
+        break;
+      }
+    }
+  }
+  if (found != kAbsent) next_ = found + 1;
+  return found;
+}
+
+std::uint32_t SeriesTable::FindOrAdd(std::string_view key, std::uint64_t hash) {
+  if (std::uint32_t i = Find(key, hash); i != kAbsent) return i;
+  if ((entries_.size() + 1) * 2 > slots_.size())
+    Rebuild(std::max<std::size_t>(slots_.size() * 2, 16));
+  entries_.push_back({hash, std::string(key), {}});
+  auto i = static_cast<std::uint32_t>(entries_.size() - 1);
+  Place(i);
+  next_ = i + 1;
+  return i;
+}
+
+void SeriesTable::Reserve(std::size_t series) {
+  entries_.reserve(series);
+  if (series * 2 > slots_.size()) Rebuild(std::bit_ceil(std::max<std::size_t>(series * 2, 16)));
+}
+
+void SeriesTable::Place(std::uint32_t i) {
+  std::size_t mask = slots_.size() - 1;
+  std::size_t s = entries_[i].hash & mask;
+  while (slots_[s] != 0) s = (s + 1) & mask;
+  slots_[s] = (entries_[i].hash >> 32 << 32) | (std::uint64_t{i} + 1);
+}
+
+void SeriesTable::Rebuild(std::size_t slots) {
+  slots_.assign(slots, 0);
+  for (std::uint32_t i = 0; i < entries_.size(); ++i) Place(i);
+  next_ = 0;
 }
 
 // The series label from the target or the sample; which wins a clash is honor_labels.
@@ -155,7 +202,7 @@ std::string_view TargetCounter::Label(const SeriesLabel& label,
 
 // Prometheus's rule: a drop means the counter restarted, so the increase is the new value. The
 // target's first good scrape is the baseline; a series first seen later started at 0.
-double TargetCounter::Increase(Last& last, double value) const {
+double TargetCounter::Increase(SeriesReading& last, double value) const {
   std::uint64_t now = generation_ + 1;
   std::optional<double> previous;
   if (last.seen == now) {  // a repeat within this scrape
@@ -196,11 +243,10 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
         key += '=';
         key += l.value;
       }
-      Matched m{nullptr, 0, {}, {}, {}, s.value, request, error};
-      if (auto it = t_.series_.find(std::string_view(key)); it != t_.series_.end()) {
-        m.last = &it->second;
-      } else {
-        m.fresh = t_.fresh_keys_.size();
+      Matched m{SeriesTable::Hash(key), 0, 0, {}, {}, {}, s.value, request, error};
+      m.series = t_.series_.Find(key, m.hash);
+      if (m.series == SeriesTable::kAbsent) {
+        m.fresh = static_cast<std::uint32_t>(t_.fresh_keys_.size());
         t_.fresh_keys_.push_back(key);
       }
       m.ns = t_.Label(t_.ns_, s.labels);
@@ -230,12 +276,12 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
     outcome.error = s.error();
     return outcome;
   }
-  if (series_.size() < matched_.size()) series_.reserve(matched_.size());
+  series_.Reserve(series_.size() + fresh_keys_.size());
   std::size_t live = 0;  // series this scrape has
   for (const Matched& m : matched_) {
-    Last& last = m.last != nullptr
-                     ? *m.last
-                     : series_.try_emplace(std::move(fresh_keys_[m.fresh])).first->second;
+    SeriesReading& last =
+        series_[m.series != SeriesTable::kAbsent ? m.series
+                                                 : series_.FindOrAdd(fresh_keys_[m.fresh], m.hash)];
     if (last.seen != generation_ + 1) ++live;
     double inc = Increase(last, m.value);
     if (!(inc > 0 && std::isfinite(inc))) inc = 0;
@@ -247,7 +293,7 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
   // Series missing from this scrape are forgotten: if they come back they count from 0. They
   // already read as absent; dropping them only bounds the map.
   if (series_.size() > live) {
-    std::erase_if(series_, [&](const auto& entry) { return entry.second.seen != generation_ + 1; });
+    series_.Retain([&](const SeriesReading& r) { return r.seen == generation_ + 1; });
   }
   ++generation_;
   outcome.ok = true;
