@@ -212,8 +212,10 @@ bool Router::Muted(const AlertSnapshot& alert, std::string* why) const {
   }
   for (const Inhibit& rule : inhibits_) {
     if (!rule.target.Matches(alert.labels)) continue;
-    for (const auto& [fp, source] : firing_) {
-      if (fp == alert.fingerprint || !rule.source.Matches(source.labels)) continue;
+    // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+    for (const auto& entry : firing_) {
+      const auto& source = entry.second;
+      if (entry.first == alert.fingerprint || !rule.source.Matches(source.labels)) continue;
       bool equal = std::all_of(rule.equal.begin(), rule.equal.end(), [&](const std::string& l) {
         auto a = alert.labels.find(l), b = source.labels.find(l);
         return (a == alert.labels.end() ? "" : a->second) ==

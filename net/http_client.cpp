@@ -322,6 +322,9 @@ core::Status UseClientCertificate(ssl::context& context, const HttpClientOptions
   return core::Ok{};
 }
 
+// Beast's read loop takes at most 64 KiB per read; the socket buffer is reserved to match.
+constexpr std::size_t kReadChunk = 64 * 1024;
+
 // How an exchange ended, for deciding whether it may be sent again.
 enum class Failure { kNone, kWrite, kNothingRead, kOther };
 
@@ -337,7 +340,11 @@ struct HttpClient::Impl {
   std::optional<ssl::context> tls_context;
   std::optional<beast::tcp_stream> plain;
   std::optional<beast::ssl_stream<beast::tcp_stream>> secure;
+  // Read buffer for the socket. Beast reads at most its free capacity (and at least 512 bytes) at a
+  // time and grows it only on demand, so without a reserve a large body arrives 512 bytes a read.
   beast::flat_buffer buffer;
+  // Memory for the next body, handed back by Reuse; empty when the caller kept the last one.
+  std::string spare_body;
   bool connected = false;
   std::atomic<bool> cancelled{false};
   std::string authorization;
@@ -493,6 +500,10 @@ struct HttpClient::Impl {
       co_return false;
     }
     http::response_parser<http::string_body> parser;
+    parser.get().body() = std::move(spare_body);
+    parser.get().body().clear();
+    spare_body.clear();
+    buffer.reserve(kReadChunk);
     parser.body_limit(options.max_body_bytes);
     parser.header_limit(64 * 1024);
     if (req.method() == http::verb::head) parser.skip(true);
@@ -529,6 +540,7 @@ struct HttpClient::Impl {
         co_return false;
       }
       out.body = std::move(inflated).value();
+      spare_body = std::move(res.body());
     } else {
       out.body = std::move(res.body());
     }
@@ -653,6 +665,10 @@ core::Result<std::unique_ptr<HttpClient>> HttpClient::Create(std::string_view ur
 }
 
 HttpFetch HttpClient::Get() { return impl_->Perform(HttpCall{}, /*exact_200=*/true); }
+
+void HttpClient::Reuse(std::string&& body) {
+  if (body.capacity() > impl_->spare_body.capacity()) impl_->spare_body = std::move(body);
+}
 
 HttpFetch HttpClient::Send(const HttpCall& call) {
   return impl_->Perform(call, /*exact_200=*/false);

@@ -74,6 +74,9 @@ class HttpClient {
 
   // GETs the URL, reusing the connection when the server kept it open.
   HttpFetch Get();
+  // Hands back the body of an earlier answer, so the next one is read into its memory instead of a
+  // new allocation: for a caller that fetches large bodies over and over (a scrape target).
+  void Reuse(std::string&& body);
   // Sends one request to the URL's origin, reusing the connection when the server kept it open.
   HttpFetch Send(const HttpCall& call);
   // Ends an exchange in progress (it fails with reason "cancelled") and any later one.

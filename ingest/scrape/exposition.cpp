@@ -1,5 +1,9 @@
 #include "ingest/scrape/exposition.hpp"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <array>
 #include <charconv>
 #include <cmath>
@@ -31,6 +35,29 @@ constexpr std::array<unsigned char, 256> kClasses = MakeClasses();
 
 inline unsigned char ClassOf(char c) { return kClasses[static_cast<unsigned char>(c)]; }
 inline bool IsBlank(char c) { return c == ' ' || c == '\t'; }
+
+// The first '"' or '\\' in [p, eol), or eol: where a label value ends or has an escape. Reads in
+// 16-byte blocks up to `limit` (the body's end), past eol, since values are short and the line
+// rarely has 16 bytes left after one; a hit at or past eol counts as none.
+inline const char* FindQuoteOrBackslash(const char* p, const char* eol, const char* limit) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  while (p < eol && limit - p >= 16) {
+    __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    __m128i hits = _mm_or_si128(_mm_cmpeq_epi8(block, quote), _mm_cmpeq_epi8(block, backslash));
+    if (unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits)); mask != 0) {
+      const char* hit = p + __builtin_ctz(mask);
+      return hit < eol ? hit : eol;
+    }
+    p += 16;
+  }
+#else
+  (void)limit;
+#endif
+  while (p < eol && *p != '"' && *p != '\\') ++p;
+  return p < eol ? p : eol;
+}
 
 // "'x'", "end of line", or the byte in hex: what a message says was found instead.
 std::string Found(const char* p, const char* eol) {
@@ -74,13 +101,34 @@ bool ParseDouble(std::string_view tok, double& out) {
     ++b;
     if (b == e || *b == '+' || *b == '-') return false;
   }
-  // Most counters are small integers: skip from_chars for them.
-  if (e - b <= 15) {
+  // Most values are short decimals ("1234", "0.25"): with at most 15 digits the mantissa is exact
+  // in a double and so is the power of ten, so one division rounds once, exactly as from_chars
+  // does (Clinger's fast path).
+  if (e - b <= 16) {
+    static constexpr double kPowersOfTen[] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                              1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
     std::uint64_t v = 0;
     const char* q = b;
-    while (q < e && *q >= '0' && *q <= '9') v = v * 10 + static_cast<std::uint64_t>(*q++ - '0');
-    if (q == e) {
-      out = negative ? -static_cast<double>(v) : static_cast<double>(v);
+    const char* dot = nullptr;
+    for (; q < e; ++q) {
+      if (*q >= '0' && *q <= '9') {
+        v = v * 10 + static_cast<std::uint64_t>(*q - '0');
+      } else if (*q == '.' && dot == nullptr) {
+        dot = q;
+      } else {
+        break;
+      }
+    }
+    std::ptrdiff_t digits = (e - b) - (dot != nullptr ? 1 : 0);
+    if (q == e && digits > 0 && digits <= 15) {
+      double d = static_cast<double>(v);
+      if (dot != nullptr) d /= kPowersOfTen[e - dot - 1];
+      out = negative ? -d : d;
+      return true;
+    }
+    if (e - b == 3 && std::memcmp(b, "Inf", 3) == 0) {  // "+Inf" of every histogram
+      out = negative ? -std::numeric_limits<double>::infinity()
+                     : std::numeric_limits<double>::infinity();
       return true;
     }
   }
@@ -173,7 +221,10 @@ const ExpositionLabel* FindLabel(std::span<const ExpositionLabel> labels, std::s
 class Parser {
  public:
   Parser(std::string_view body, ExpositionFormat format, ExpositionVisitor& visitor)
-      : body_(body), om_(format == ExpositionFormat::kOpenMetrics), visitor_(visitor) {}
+      : body_(body),
+        body_end_(body.data() + body.size()),
+        om_(format == ExpositionFormat::kOpenMetrics),
+        visitor_(visitor) {}
 
   core::Status Run() {
     const char* p = body_.data();
@@ -209,9 +260,13 @@ class Parser {
     return false;
   }
 
+  // The scanners below walk a local copy of the cursor: a char read may alias the cursor's own
+  // memory, which would make the compiler store it back on every byte.
   void SkipBlanks(const char*& p, const char* eol) const {
     if (om_) return;
-    while (p < eol && IsBlank(*p)) ++p;
+    const char* q = p;
+    while (q < eol && IsBlank(*q)) ++q;
+    p = q;
   }
   // Text 0.0.4 takes any run of blanks between tokens; OpenMetrics exactly one space.
   bool Separator(const char*& p, const char* eol, std::string_view after) {
@@ -226,26 +281,32 @@ class Parser {
     return Expected("a space after " + std::string(after), Found(p, eol));
   }
 
-  std::string_view MetricName(const char*& p, const char* eol) {
+  std::string_view MetricName(const char*& p, const char* eol) const {
     const char* b = p;
-    if (p < eol && (ClassOf(*p) & (kNameStart | kColon))) {
-      ++p;
-      while (p < eol && (ClassOf(*p) & (kNameChar | kColon))) ++p;
+    const char* q = p;
+    if (q < eol && (ClassOf(*q) & (kNameStart | kColon))) {
+      ++q;
+      while (q < eol && (ClassOf(*q) & (kNameChar | kColon))) ++q;
     }
-    return {b, static_cast<size_t>(p - b)};
+    p = q;
+    return {b, static_cast<size_t>(q - b)};
   }
   static std::string_view LabelName(const char*& p, const char* eol) {
     const char* b = p;
-    if (p < eol && (ClassOf(*p) & kNameStart)) {
-      ++p;
-      while (p < eol && (ClassOf(*p) & kNameChar)) ++p;
+    const char* q = p;
+    if (q < eol && (ClassOf(*q) & kNameStart)) {
+      ++q;
+      while (q < eol && (ClassOf(*q) & kNameChar)) ++q;
     }
-    return {b, static_cast<size_t>(p - b)};
+    p = q;
+    return {b, static_cast<size_t>(q - b)};
   }
   static std::string_view Token(const char*& p, const char* eol, bool om) {
     const char* b = p;
-    while (p < eol && *p != ' ' && !(!om && *p == '\t')) ++p;
-    return {b, static_cast<size_t>(p - b)};
+    const char* q = p;
+    while (q < eol && *q != ' ' && !(!om && *q == '\t')) ++q;
+    p = q;
+    return {b, static_cast<size_t>(q - b)};
   }
 
   bool Line(const char* p, const char* eol) {
@@ -380,6 +441,7 @@ class Parser {
     ++p;  // '{'
     out.clear();
     bool after_comma = false;
+    std::uint64_t names_seen = 0;
     for (;;) {
       SkipBlanks(p, eol);
       if (p < eol && *p == '}' && !(om_ && after_comma)) {
@@ -404,25 +466,28 @@ class Parser {
       }
       const char* v = ++p;
       bool escaped = false;
-      while (p < eol && *p != '"') {
-        if (*p == '\\') {
-          char next = p + 1 < eol ? p[1] : '\0';
-          if (next != '\\' && next != '"' && next != 'n') {
-            return Error("invalid escape in the value of label " + Quoted(name) +
-                         "; only \\\\, \\\" and \\n are allowed");
-          }
-          escaped = true;
-          p += 2;
-          continue;
+      while ((p = FindQuoteOrBackslash(p, eol, body_end_)) < eol && *p == '\\') {
+        char next = p + 1 < eol ? p[1] : '\0';
+        if (next != '\\' && next != '"' && next != 'n') {
+          return Error("invalid escape in the value of label " + Quoted(name) +
+                       "; only \\\\, \\\" and \\n are allowed");
         }
-        ++p;
+        escaped = true;
+        p += 2;
       }
       if (p == eol) {
         return Expected("'\"' to close the value of label " + Quoted(name), "end of line");
       }
-      for (const ExpositionLabel& l : out) {
-        if (l.name == name) return Error("label " + Quoted(name) + " appears twice");
+      // Equal names share length and first byte: one bit per such pair rules out most repeats
+      // without comparing names.
+      std::uint64_t bit = std::uint64_t{1}
+                          << ((name.size() * 7 + static_cast<unsigned char>(name[0])) & 63);
+      if ((names_seen & bit) != 0) {
+        for (const ExpositionLabel& l : out) {
+          if (l.name == name) return Error("label " + Quoted(name) + " appears twice");
+        }
       }
+      names_seen |= bit;
       out.push_back({name, std::string_view(v, static_cast<size_t>(p - v)), escaped});
       ++p;  // closing quote
       SkipBlanks(p, eol);
@@ -584,6 +649,7 @@ class Parser {
   }
 
   std::string_view body_;
+  const char* body_end_;  // reads never go past it
   bool om_;
   ExpositionVisitor& visitor_;
   std::uint32_t line_ = 0;

@@ -259,6 +259,7 @@ class ScrapeSource final : public Source {
     ScrapeOutcome outcome;
     if (fetch.ok) {
       outcome = t.counter.Apply(fetch.body, FormatFromContentType(fetch.content_type), counts);
+      t.client->Reuse(std::move(fetch.body));  // the next scrape reads into the same memory
     } else {
       outcome.reason = fetch.reason;
       outcome.error = fetch.error;

@@ -2,7 +2,9 @@
 
 #include <re2/re2.h>
 
+#include <bit>
 #include <cmath>
+#include <functional>
 
 namespace obsgate::ingest {
 
@@ -114,21 +116,106 @@ TargetCounter::TargetCounter(const core::ScrapeSourceConfig& config,
                              std::shared_ptr<const SeriesSelector> errors)
     : sample_limit_(config.sample_limit),
       honor_labels_(config.honor_labels),
-      label_names_(config.label_names),
-      target_labels_(std::move(target_labels)),
       requests_(std::move(requests)),
-      errors_(std::move(errors)) {}
+      errors_(std::move(errors)) {
+  auto label = [&](const std::string& name) {
+    SeriesLabel l{name, std::nullopt};
+    if (auto t = target_labels.find(name); !name.empty() && t != target_labels.end()) {
+      l.from_target = t->second;
+    }
+    return l;
+  };
+  ns_ = label(config.label_names.ns);
+  deployment_ = label(config.label_names.deployment);
+  version_ = label(config.label_names.version);
+}
 
-namespace {
+std::uint64_t SeriesTable::Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
-struct Matched {
-  std::string key;
-  std::string ns, deployment, version;
-  double value;
-  bool request, error;
-};
+std::uint32_t SeriesTable::Find(std::string_view key, std::uint64_t hash) {
+  std::uint32_t found = kAbsent;
+  if (next_ < entries_.size() && Is(next_, key, hash)) {
+    found = next_;
+  } else if (!slots_.empty()) {
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t s = hash & mask; slots_[s] != 0; s = (s + 1) & mask) {
+      std::uint32_t i = static_cast<std::uint32_t>(slots_[s]) - 1;
+      if ((slots_[s] >> 32) == (hash >> 32) && Is(i, key, hash)) {
+        found = i;
+        break;
+      }
+    }
+  }
+  if (found != kAbsent) next_ = found + 1;
+  return found;
+}
 
-}  // namespace
+std::uint32_t SeriesTable::FindOrAdd(std::string_view key, std::uint64_t hash) {
+  if (std::uint32_t i = Find(key, hash); i != kAbsent) return i;
+  if ((entries_.size() + 1) * 2 > slots_.size())
+    Rebuild(std::max<std::size_t>(slots_.size() * 2, 16));
+  entries_.push_back({hash, std::string(key), {}});
+  auto i = static_cast<std::uint32_t>(entries_.size() - 1);
+  Place(i);
+  next_ = i + 1;
+  return i;
+}
+
+void SeriesTable::Reserve(std::size_t series) {
+  entries_.reserve(series);
+  if (series * 2 > slots_.size()) Rebuild(std::bit_ceil(std::max<std::size_t>(series * 2, 16)));
+}
+
+void SeriesTable::Place(std::uint32_t i) {
+  std::size_t mask = slots_.size() - 1;
+  std::size_t s = entries_[i].hash & mask;
+  while (slots_[s] != 0) s = (s + 1) & mask;
+  slots_[s] = (entries_[i].hash >> 32 << 32) | (std::uint64_t{i} + 1);
+}
+
+void SeriesTable::Rebuild(std::size_t slots) {
+  slots_.assign(slots, 0);
+  for (std::uint32_t i = 0; i < entries_.size(); ++i) Place(i);
+  next_ = 0;
+}
+
+// The series label from the target or the sample; which wins a clash is honor_labels.
+std::string_view TargetCounter::Label(const SeriesLabel& label,
+                                      std::span<const ExpositionLabel> labels) {
+  if (label.name.empty()) return core::kUnknown;
+  const ExpositionLabel* from_sample = nullptr;
+  for (const ExpositionLabel& l : labels) {
+    if (l.name == label.name) from_sample = &l;  // the last one, should a body repeat it
+  }
+  std::string_view v;
+  if (from_sample != nullptr && (honor_labels_ || !label.from_target)) {
+    if (from_sample->escaped) {
+      v = unescaped_.emplace_back(Unescape(from_sample->value));
+    } else {
+      v = from_sample->value;
+    }
+  } else if (label.from_target) {
+    v = *label.from_target;
+  }
+  return v.empty() ? std::string_view(core::kUnknown) : v;
+}
+
+// Prometheus's rule: a drop means the counter restarted, so the increase is the new value. The
+// target's first good scrape is the baseline; a series first seen later started at 0.
+double TargetCounter::Increase(SeriesReading& last, double value) const {
+  std::uint64_t now = generation_ + 1;
+  std::optional<double> previous;
+  if (last.seen == now) {  // a repeat within this scrape
+    if (last.had_before) previous = last.before;
+  } else {
+    last.had_before = last.seen != 0 && last.seen == generation_;
+    if (last.had_before) previous = last.before = last.value;
+    last.seen = now;
+  }
+  last.value = value;
+  if (!previous) return generation_ == 0 ? 0.0 : value;
+  return value >= *previous ? value - *previous : value;
+}
 
 ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat format,
                                    core::LocalCounts& out) {
@@ -143,42 +230,39 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
         over_limit = true;
         return false;
       }
+      // A NaN or negative counter is no reading: the series is as absent from this scrape.
+      if (std::isnan(s.value) || s.value < 0) return true;
       bool request = t_.requests_ && t_.requests_->Matches(s.name, s.labels);
       bool error = t_.errors_ && t_.errors_->Matches(s.name, s.labels);
       if (!request && !error) return true;
-      Matched m{std::string(s.name), {}, {}, {}, s.value, request, error};
+      std::string& key = t_.key_;
+      key.assign(s.name);
       for (const ExpositionLabel& l : s.labels) {
-        m.key += '\0';
-        m.key += l.name;
-        m.key += '=';
-        m.key += l.value;
+        key += '\0';
+        key += l.name;
+        key += '=';
+        key += l.value;
       }
-      m.ns = Label(t_.label_names_.ns, s.labels);
-      m.deployment = Label(t_.label_names_.deployment, s.labels);
-      m.version = Label(t_.label_names_.version, s.labels);
-      matched.push_back(std::move(m));
+      Matched m{SeriesTable::Hash(key), 0, 0, {}, {}, {}, s.value, request, error};
+      m.series = t_.series_.Find(key, m.hash);
+      if (m.series == SeriesTable::kAbsent) {
+        m.fresh = static_cast<std::uint32_t>(t_.fresh_keys_.size());
+        t_.fresh_keys_.push_back(key);
+      }
+      m.ns = t_.Label(t_.ns_, s.labels);
+      m.deployment = t_.Label(t_.deployment_, s.labels);
+      m.version = t_.Label(t_.version_, s.labels);
+      t_.matched_.push_back(m);
       return true;
-    }
-    // The series label from the target or the sample; which wins a clash is honor_labels.
-    std::string Label(const std::string& name, std::span<const ExpositionLabel> labels) const {
-      if (name.empty()) return core::kUnknown;
-      std::optional<std::string> from_sample;
-      for (const ExpositionLabel& l : labels) {
-        if (l.name == name) from_sample = l.escaped ? Unescape(l.value) : std::string(l.value);
-      }
-      auto t = t_.target_labels_.find(name);
-      std::optional<std::string> from_target;
-      if (t != t_.target_labels_.end()) from_target = t->second;
-      std::optional<std::string> v = t_.honor_labels_ ? (from_sample ? from_sample : from_target)
-                                                      : (from_target ? from_target : from_sample);
-      return v && !v->empty() ? *v : std::string(core::kUnknown);
     }
     TargetCounter& t_;
     std::uint64_t samples = 0;
     bool over_limit = false;
-    std::vector<Matched> matched;
   } gather(*this);
 
+  matched_.clear();
+  fresh_keys_.clear();
+  unescaped_.clear();
   ScrapeOutcome outcome;
   core::Status s = ParseExposition(body, format, gather);
   outcome.samples = gather.samples;
@@ -192,32 +276,25 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
     outcome.error = s.error();
     return outcome;
   }
-  std::unordered_map<std::string, Last> requests, errors;
-  // Prometheus's rule: a drop means the counter restarted, so the increase is the new value.
-  // The target's first good scrape is the baseline; a series first seen later started at 0.
-  auto increase = [&](std::unordered_map<std::string, Last>& previous, const Matched& m) {
-    auto it = previous.find(m.key);
-    if (it == previous.end()) return generation_ == 0 ? 0.0 : m.value;
-    return m.value >= it->second.value ? m.value - it->second.value : m.value;
-  };
-  for (const Matched& m : gather.matched) {
-    if (std::isnan(m.value) || m.value < 0) continue;
+  series_.Reserve(series_.size() + fresh_keys_.size());
+  std::size_t live = 0;  // series this scrape has
+  for (const Matched& m : matched_) {
+    SeriesReading& last =
+        series_[m.series != SeriesTable::kAbsent ? m.series
+                                                 : series_.FindOrAdd(fresh_keys_[m.fresh], m.hash)];
+    if (last.seen != generation_ + 1) ++live;
+    double inc = Increase(last, m.value);
+    if (!(inc > 0 && std::isfinite(inc))) inc = 0;
     core::Counts& c = out.At(m.ns, m.deployment, m.version);
-    if (m.request) {
-      double inc = increase(last_requests_, m);
-      if (inc > 0 && std::isfinite(inc))
-        c.requests += static_cast<std::uint64_t>(std::llround(inc));
-      requests[m.key] = {m.value, generation_};
-    }
-    if (m.error) {
-      double inc = increase(last_errors_, m);
-      if (inc > 0 && std::isfinite(inc)) c.errors += static_cast<std::uint64_t>(std::llround(inc));
-      errors[m.key] = {m.value, generation_};
-    }
+    auto n = static_cast<std::uint64_t>(std::llround(inc));
+    if (m.request) c.requests += n;
+    if (m.error) c.errors += n;
   }
-  // Series missing from this scrape are forgotten: if they come back they count from 0.
-  last_requests_ = std::move(requests);
-  last_errors_ = std::move(errors);
+  // Series missing from this scrape are forgotten: if they come back they count from 0. They
+  // already read as absent; dropping them only bounds the map.
+  if (series_.size() > live) {
+    series_.Retain([&](const SeriesReading& r) { return r.seen == generation_ + 1; });
+  }
   ++generation_;
   outcome.ok = true;
   return outcome;

@@ -1,10 +1,11 @@
 #pragma once
 
+#include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "core/config.hpp"
@@ -44,6 +45,59 @@ struct ScrapeOutcome {
   std::uint64_t samples = 0;
 };
 
+// A matched series as the good scrapes saw it. `seen` is 1 + the good scrape that last had it (0:
+// none yet); a series whose `seen` is not the previous scrape's is absent, as if forgotten.
+struct SeriesReading {
+  double value = 0;
+  std::uint64_t seen = 0;
+  // The value from the previous good scrape while this one has seen the series already: a body may
+  // repeat a line, and each repeat counts against the previous scrape.
+  double before = 0;
+  bool had_before = false;
+};
+
+// The series of one target by key (the sample name and labels as written), for TargetCounter.
+// Found by a 64-bit hash and confirmed by comparing the whole key, so two series never share an
+// entry. A target writes its series in the same order every scrape, so a lookup first tries the
+// entry after the last one found: most lookups then read memory in order, not at random. Owned by
+// the target's scraping thread.
+class SeriesTable {
+ public:
+  static constexpr std::uint32_t kAbsent = ~std::uint32_t{0};
+  static std::uint64_t Hash(std::string_view key);
+
+  // The entry's index, or kAbsent. Indexes stay valid until Retain.
+  std::uint32_t Find(std::string_view key, std::uint64_t hash);
+  std::uint32_t FindOrAdd(std::string_view key, std::uint64_t hash);
+  SeriesReading& operator[](std::uint32_t i) { return entries_[i].reading; }
+  std::size_t size() const { return entries_.size(); }
+  void Reserve(std::size_t series);
+  // Drops the entries whose reading `keep` refuses, keeping the others in order.
+  template <typename Keep>
+  void Retain(Keep&& keep) {
+    std::erase_if(entries_, [&](const Entry& e) { return !keep(e.reading); });
+    Rebuild(slots_.size());
+  }
+
+ private:
+  struct Entry {
+    std::uint64_t hash;
+    std::string key;
+    SeriesReading reading;
+  };
+  bool Is(std::uint32_t i, std::string_view key, std::uint64_t hash) const {
+    return entries_[i].hash == hash && entries_[i].key == key;
+  }
+  void Place(std::uint32_t i);
+  void Rebuild(std::size_t slots);
+
+  std::vector<Entry> entries_;  // in the order they were added
+  // Open addressing with linear probing, a power of two at most half full: 0 is empty, otherwise
+  // the hash's upper 32 bits and entry index + 1.
+  std::vector<std::uint64_t> slots_;
+  std::uint32_t next_ = 0;  // the entry after the last one found
+};
+
 // Turns successive scrapes of one target into request and error increases per series, with
 // Prometheus's counter-reset rule. Owned by the target's scraping thread.
 class TargetCounter {
@@ -58,20 +112,37 @@ class TargetCounter {
   ScrapeOutcome Apply(std::string_view body, ExpositionFormat format, core::LocalCounts& out);
 
  private:
-  struct Last {
-    double value = 0;
-    std::uint64_t generation = 0;
+  // Where a matched sample counts; views into the body, target_labels_ or unescaped_.
+  struct Matched {
+    std::uint64_t hash;
+    std::uint32_t series;  // kAbsent: a series new to the table, its key in fresh_keys_[fresh]
+    std::uint32_t fresh;
+    std::string_view ns, deployment, version;
+    double value;
+    bool request, error;
   };
+  // One of the series labels (namespace, deployment, version): its name and the target's value.
+  struct SeriesLabel {
+    std::string name;  // empty: not configured, always "unknown"
+    std::optional<std::string> from_target;
+  };
+  std::string_view Label(const SeriesLabel& label, std::span<const ExpositionLabel> labels);
+  double Increase(SeriesReading& last, double value) const;
+
   std::uint64_t sample_limit_;
   bool honor_labels_;
-  core::StaticLabels label_names_;
-  std::map<std::string, std::string> target_labels_;
+  SeriesLabel ns_, deployment_, version_;
   std::shared_ptr<const SeriesSelector> requests_;
   std::shared_ptr<const SeriesSelector> errors_;
-  // Keyed by sample name and labels as written, which is stable for one target.
-  std::unordered_map<std::string, Last> last_requests_;
-  std::unordered_map<std::string, Last> last_errors_;
+  // Every series matched in the last good scrape, keyed "name\0label=value..." as written, which is
+  // stable for one target. Kept across scrapes so a steady target allocates nothing.
+  SeriesTable series_;
   std::uint64_t generation_ = 0;  // good scrapes so far
+  // Scratch for one Apply, kept for their capacity.
+  std::string key_;
+  std::vector<Matched> matched_;
+  std::vector<std::string> fresh_keys_;
+  std::deque<std::string> unescaped_;  // a deque: views into it stay valid as it grows
 };
 
 }  // namespace obsgate::ingest

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -293,6 +294,55 @@ TEST(ExpositionTest, SpecialValuesKeepTheirMeaning) {
   EXPECT_EQ(FormatValue(parsed->families[1].samples[0].value), "+Inf");
   EXPECT_EQ(FormatValue(2.5e-7), "2.5e-07");
   EXPECT_EQ(FormatValue(1234), "1234");
+}
+
+// Label values are scanned 16 bytes at a time: quotes and escapes at every offset of a block, a
+// value that ends the body without a newline, and a quote missing before the line ends.
+TEST(ExpositionTest, LabelValuesOfEveryLengthAndEscapeOffsetDecode) {
+  for (std::size_t len = 0; len < 40; ++len) {
+    for (std::size_t at = 0; at <= len; ++at) {
+      std::string raw(len, 'v');
+      std::string want = raw;
+      raw.insert(at, "\\\"");
+      want.insert(at, "\"");
+      std::string body = "m{a=\"" + raw + "\",b=\"" + std::string(len, 'w') + "\"} 1";
+      auto parsed = ParseExpositionToValues(body, kText);
+      ASSERT_TRUE(parsed.ok()) << parsed.error() << " in " << body;
+      EXPECT_THAT(parsed->families[0].samples[0].labels,
+                  ElementsAre(Pair("a", want), Pair("b", std::string(len, 'w'))))
+          << body;
+    }
+    std::string open = "m{a=\"" + std::string(len, 'v') + "\nn{b=\"x\"} 2\n";
+    auto bad = ParseExpositionToValues(open + std::string(40, 'x') + " 3\n", kText);
+    ASSERT_FALSE(bad.ok());
+    EXPECT_EQ(bad.error(),
+              "line 1: expected '\"' to close the value of label \"a\", got end of line");
+  }
+}
+
+TEST(ExpositionTest, DecimalValuesAreTheNearestDouble) {
+  const char* values[] = {"0.1",
+                          "0.005",
+                          "2.5",
+                          "-0.25",
+                          "123456789.012345",
+                          "1e-3",
+                          ".5",
+                          "5.",
+                          "0.30000000000000004",
+                          "-0",
+                          "999999999999999",
+                          "9007199254740993",
+                          "+Inf"};
+  for (const char* v : values) {
+    auto parsed = ParseExpositionToValues(std::string("m ") + v + "\n", kText);
+    ASSERT_TRUE(parsed.ok()) << v;
+    double value = parsed->families[0].samples[0].value;
+    EXPECT_EQ(value, std::strtod(v, nullptr)) << v;
+    EXPECT_EQ(std::signbit(value), std::signbit(std::strtod(v, nullptr))) << v;
+  }
+  EXPECT_FALSE(ParseExpositionToValues("m .\n", kText).ok());
+  EXPECT_FALSE(ParseExpositionToValues("m 1.2.3\n", kText).ok());
 }
 
 TEST(ExpositionTest, ContentTypeChoosesTheFormat) {

@@ -97,6 +97,46 @@ TEST_F(TargetCounterTest, AFailedScrapeCountsNothingAndKeepsTheBaseline) {
   EXPECT_EQ(Drain(counts_)["prod/auth/v2"], (core::Counts{33, 3, 0, 0}));
 }
 
+TEST_F(TargetCounterTest, ANewSeriesInAFailedScrapeIsStillNewAfterIt) {
+  TargetCounter t = Make();
+  t.Apply(Body(100, 10), kText, counts_);
+  std::string added = "http_requests_total{code=\"200\",version=\"v3\"} ";
+  EXPECT_FALSE(t.Apply(Body(100, 10) + added + "50\nbroken{\n", kText, counts_).ok);
+  Drain(counts_);
+  // v3 was never in a good scrape: it started at 0, so all 60 count.
+  t.Apply(Body(100, 10) + added + "60\n", kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v3"], (core::Counts{60, 0, 0, 0}));
+}
+
+TEST_F(TargetCounterTest, ARepeatedLineCountsAgainstThePreviousScrape) {
+  TargetCounter t = Make();
+  std::string line = "http_requests_total{code=\"200\",version=\"v2\"} ";
+  t.Apply(line + "100\n" + line + "100\n", kText, counts_);
+  Drain(counts_);
+  t.Apply(line + "110\n" + line + "120\n", kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"].requests, 30u);
+  t.Apply(line + "125\n", kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"].requests, 5u);
+}
+
+TEST_F(TargetCounterTest, ManySeriesComeAndGoAcrossScrapes) {
+  TargetCounter t = Make();
+  auto body = [](int from, int to, int value) {
+    std::string b;
+    for (int i = from; i < to; ++i) {
+      b += "http_requests_total{code=\"200\",pod=\"p" + std::to_string(i) + "\",version=\"v2\"} " +
+           std::to_string(value) + "\n";
+    }
+    return b;
+  };
+  t.Apply(body(0, 1000, 10), kText, counts_);
+  Drain(counts_);
+  t.Apply(body(500, 1500, 12), kText, counts_);  // 500 kept (+2 each), 500 new (+12 each)
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"].requests, 500u * 2 + 500u * 12);
+  t.Apply(body(0, 1000, 13), kText, counts_);  // 500 back from 0 (+13), 500 kept (+1)
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"].requests, 500u * 13 + 500u * 1);
+}
+
 TEST_F(TargetCounterTest, HonorLabelsDecidesWhoseDeploymentWins) {
   std::string body = "http_requests_total{deployment=\"billing\",code=\"200\"} 1\n";
   std::string later = "http_requests_total{deployment=\"billing\",code=\"200\"} 5\n";
