@@ -15,7 +15,7 @@ PACKAGES=(
   libre2-dev libprotobuf-dev protobuf-compiler libsnappy-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   prometheus prometheus-alertmanager prometheus-node-exporter kcat
-  python3 chromium chromium-driver
+  python3 chromium chromium-driver bc
 )
 BUILD_DIR=${BUILD_DIR:-build}
 
