@@ -15,9 +15,12 @@
 #include "app/rollbacks.hpp"
 #include "app/rules_setup.hpp"
 #include "app/status_page.hpp"
+#include "core/json.hpp"
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
 #include "core/version.hpp"
+#include "ha/leader_election.hpp"
+#include "rollback/controller.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/window_metrics.hpp"
 #include "rules/window_store.hpp"
@@ -156,8 +159,26 @@ core::Status Gateway::Start() {
   if (!rollbacks) return core::Error{rollbacks.error()};
   rollbacks_ = std::move(rollbacks).value();
   rollbacks_->InstallRoutes(*server_);
-  auto pipelines =
-      Pipelines::Create(config_, *clock_, *store_, *rollbacks_, &alerting_->router(), *registry_);
+  if (config_.leader_election.enabled) {
+    auto elector = ha::LeaderElector::Create(config_, env_, *clock_, *registry_);
+    if (!elector) return core::Error{"leader_election: " + elector.error()};
+    elector_ = std::move(elector).value();
+    leadership_ = std::shared_ptr<ha::Leadership>(elector_.get(), [](ha::Leadership*) {});
+  } else {
+    leadership_ = ha::AlwaysLeading(ha::DefaultIdentity());
+  }
+  rollbacks_->controller().UseLeadership([l = leadership_] { return l->leading(); },
+                                         [l = leadership_] { return l->holder(); });
+  server_->Route("GET", "/api/v1/leader", "api_leader", [this](const server::Request&) {
+    return server::Response::Json(
+        200, "{\"identity\":" + core::JsonQuote(leadership_->identity()) +
+                 ",\"leading\":" + (leadership_->leading() ? "true" : "false") +
+                 ",\"holder\":" + core::JsonQuote(leadership_->holder()) + ",\"lock\":" +
+                 core::JsonQuote(elector_ ? elector_->Describe() : "none: one replica alone") +
+                 "}");
+  });
+  auto pipelines = Pipelines::Create(config_, *clock_, *store_, *rollbacks_, &alerting_->router(),
+                                     *registry_, leadership_);
   if (!pipelines) return core::Error{pipelines.error()};
   pipelines_ = std::move(pipelines).value();
   pipelines_->InstallRoutes(*server_, writes_);
@@ -171,6 +192,11 @@ core::Status Gateway::Start() {
   core::Status s = server_->Start();
   if (!s) return s;
   alerting_->Start();
+  if (elector_) {
+    // The first round before anything acts: a lone replica leads from its first tick.
+    elector_->TryAcquireOrRenew();
+    elector_->Start();
+  }
   rollbacks_->Start();
   pipelines_->Start();
   ticker_ = std::thread([this] { TickLoop(); });
@@ -201,6 +227,7 @@ void Gateway::Stop() {
   }
   if (pipelines_) pipelines_->Stop();  // a step at work finishes first
   if (rollbacks_) rollbacks_->Stop();
+  if (elector_) elector_->Stop();  // released, so another replica takes over at once
   if (alerting_) alerting_->Stop();
   if (was_ready) {
     log::Info("obsgate stopped", {{"clean", clean}});
@@ -230,11 +257,11 @@ core::Status Gateway::Reload() {
       !(load.config->sources == config_.sources) || !(load.config->classify == config_.classify) ||
       !(load.config->alerting == config_.alerting) || load.config->data_dir != config_.data_dir ||
       !(load.config->orchestrator == config_.orchestrator) ||
-      !(load.config->rollback == config_.rollback)) {
+      !(load.config->rollback == config_.rollback) ||
+      !(load.config->leader_election == config_.leader_election)) {
     log::Warn(
-        "listen, server, windows, sources, classify, route, receivers, orchestrator, rollback and "
-        "data_dir "
-        "settings change only on restart",
+        "listen, server, windows, sources, classify, route, receivers, orchestrator, rollback, "
+        "leader_election and data_dir settings change only on restart",
         {{"hint", "restart obsgate to apply them"}});
   }
   if (!(load.config->rules == config_.rules) || load.config->rules_given != config_.rules_given) {
@@ -254,6 +281,7 @@ core::Status Gateway::Reload() {
   load.config->data_dir = config_.data_dir;
   load.config->orchestrator = config_.orchestrator;
   load.config->rollback = config_.rollback;
+  load.config->leader_election = config_.leader_election;
   config_ = std::move(*load.config);
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());

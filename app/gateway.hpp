@@ -26,6 +26,11 @@ class WindowMetrics;
 class RuleEngine;
 class AlertListener;
 }  // namespace obsgate::rules
+namespace obsgate::ha {
+class Leadership;
+class LeaderElector;
+}  // namespace obsgate::ha
+
 namespace obsgate::server {
 class Admission;
 class HttpServer;
@@ -86,9 +91,11 @@ class Gateway {
   mutable std::mutex engine_mu_;
   std::shared_ptr<rules::RuleEngine> engine_;  // guarded by engine_mu_
   std::unique_ptr<rules::AlertListener> log_alerts_;
-  std::unique_ptr<Alerting> alerting_;    // set by Start()
-  std::unique_ptr<Rollbacks> rollbacks_;  // set by Start()
-  std::unique_ptr<Pipelines> pipelines_;  // set by Start()
+  std::unique_ptr<ha::LeaderElector> elector_;  // with leader_election: only; outlives its users
+  std::shared_ptr<ha::Leadership> leadership_;  // set by Start()
+  std::unique_ptr<Alerting> alerting_;          // set by Start()
+  std::unique_ptr<Rollbacks> rollbacks_;        // set by Start()
+  std::unique_ptr<Pipelines> pipelines_;        // set by Start()
   std::unique_ptr<server::HttpServer> server_;
   // Admits the API calls that change something: server.api_token's check; nullptr without one.
   std::shared_ptr<server::Admission> writes_;

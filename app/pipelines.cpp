@@ -7,6 +7,7 @@
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "deploy/pipeline/runner.hpp"
+#include "ha/leader_election.hpp"
 #include "rollback/controller.hpp"
 #include "rules/window_store.hpp"
 #include "server/http_server.hpp"
@@ -109,11 +110,14 @@ std::optional<std::string> TagOf(const server::Request& request) {
 
 core::Result<std::unique_ptr<Pipelines>> Pipelines::Create(
     const core::Config& config, const core::Clock& clock, rules::WindowStore& store,
-    Rollbacks& rollbacks, alerting::Router* router, prometheus::Registry& registry) {
+    Rollbacks& rollbacks, alerting::Router* router, prometheus::Registry& registry,
+    std::shared_ptr<ha::Leadership> leadership) {
   std::unique_ptr<Pipelines> p(new Pipelines());
   p->pipelines_ = config.pipelines;
+  p->leadership_ = std::move(leadership);
   deploy::RunnerOptions options;
   options.runs_dir = config.data_dir + "/runs";
+  options.may_act = [l = p->leadership_] { return l->leading(); };
   p->runner_ = std::make_unique<deploy::PipelineRunner>(
       config.pipelines, rollbacks.controller().orchestrator(), &rollbacks.controller(), store,
       clock,
@@ -133,6 +137,17 @@ void Pipelines::Stop() {
   if (runner_) runner_->Stop();
 }
 
+std::optional<server::Response> Pipelines::Standby() const {
+  if (leadership_->leading()) return std::nullopt;
+  const std::string holder = leadership_->holder();
+  server::Response r = server::Response::Error(
+      503, "this replica (" + leadership_->identity() + ") stands by; " +
+               (holder.empty() ? std::string("the leader") : holder) +
+               " runs pipelines: send it there (GET /api/v1/leader says who leads)");
+  r.headers.push_back({"Retry-After", "2"});
+  return r;
+}
+
 void Pipelines::InstallRoutes(server::HttpServer& server,
                               std::shared_ptr<server::Admission> writes) {
   using server::Request;
@@ -147,6 +162,7 @@ void Pipelines::InstallRoutes(server::HttpServer& server,
         if (!rest.ends_with("/runs") || rest.size() == 5) {
           return Response::Error(404, "POST /api/v1/pipelines/NAME/runs starts a run");
         }
+        if (auto standby = Standby()) return *standby;
         std::optional<std::string> tag = TagOf(r);
         if (!tag) return Response::Error(400, "say which tag to roll out: {\"tag\": \"v1.2.0\"}");
         return Answer(runner_->StartRun(rest.substr(0, rest.size() - 5), *tag));
@@ -167,6 +183,7 @@ void Pipelines::InstallRoutes(server::HttpServer& server,
         std::size_t slash = rest.rfind('/');
         std::string action = slash == std::string::npos ? "" : rest.substr(slash + 1);
         std::string id = slash == std::string::npos ? rest : rest.substr(0, slash);
+        if (auto standby = Standby()) return *standby;
         if (action == "approve") return Answer(runner_->Approve(id));
         if (action == "abort") return Answer(runner_->Abort(id));
         return Response::Error(404, "POST /api/v1/runs/ID/approve or /api/v1/runs/ID/abort");

@@ -1,12 +1,14 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/clock.hpp"
 #include "core/config.hpp"
 #include "core/result.hpp"
+#include "server/http.hpp"
 
 namespace prometheus {
 class Registry;
@@ -26,6 +28,10 @@ class PipelineRunner;
 struct Run;
 }  // namespace obsgate::deploy
 
+namespace obsgate::ha {
+class Leadership;
+}
+
 namespace obsgate::app {
 
 class Rollbacks;
@@ -36,12 +42,15 @@ class Rollbacks;
 //   GET  /api/v1/pipelines               the configured pipelines
 //   GET  /api/v1/runs, /api/v1/runs/{id} runs with each step's state, times, values and output
 //   POST /api/v1/runs/{id}/approve, /api/v1/runs/{id}/abort
+// With several replicas only the leader runs pipelines; the others answer changing calls with 503
+// and the leader's identity.
 class Pipelines {
  public:
   // Reads the runs of earlier processes: interrupted ones are announced, waiting ones wait on.
   static core::Result<std::unique_ptr<Pipelines>> Create(
       const core::Config& config, const core::Clock& clock, rules::WindowStore& store,
-      Rollbacks& rollbacks, alerting::Router* router, prometheus::Registry& registry);
+      Rollbacks& rollbacks, alerting::Router* router, prometheus::Registry& registry,
+      std::shared_ptr<ha::Leadership> leadership);
   ~Pipelines();
   // `writes` admits the calls that change something (nullptr: all of them).
   void InstallRoutes(server::HttpServer& server, std::shared_ptr<server::Admission> writes);
@@ -51,8 +60,11 @@ class Pipelines {
 
  private:
   Pipelines() = default;
+  // 503 naming the leader while this replica stands by.
+  std::optional<server::Response> Standby() const;
   std::vector<core::PipelineConfig> pipelines_;
   std::unique_ptr<deploy::PipelineRunner> runner_;
+  std::shared_ptr<ha::Leadership> leadership_;
 };
 
 }  // namespace obsgate::app

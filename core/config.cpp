@@ -675,6 +675,47 @@ void ReadOrchestrator(ConfigReader& reader, ConfigMap& m, OrchestratorConfig& ou
   }
 }
 
+void ReadLeaderElection(ConfigMap& m, const OrchestratorConfig& orchestrator,
+                        LeaderElectionConfig& l) {
+  l.enabled = true;
+  const bool kubernetes = std::holds_alternative<KubernetesOrchestratorConfig>(orchestrator.spec);
+  l.backend =
+      kubernetes ? LeaderElectionConfig::Backend::kLease : LeaderElectionConfig::Backend::kFile;
+  if (m.Has("lease") && m.Has("file")) m.Report("file", "give lease or file, not both");
+  if (auto lease = m.Map("lease")) {
+    l.backend = LeaderElectionConfig::Backend::kLease;
+    if (auto v = lease->String("namespace")) l.lease_namespace = *v;
+    if (auto v = lease->String("name")) {
+      if (v->empty()) lease->Report("name", "name the Lease, like obsgate");
+      l.lease_name = *v;
+    }
+    lease->Finish();
+    if (!kubernetes) {
+      m.Report("lease",
+               "a Lease is reached with orchestrator.kubernetes's access; configure it, or use "
+               "file: for replicas on one host");
+    }
+  }
+  if (auto v = m.String("file")) {
+    l.backend = LeaderElectionConfig::Backend::kFile;
+    if (v->empty()) m.Report("file", "name the lock file, like /var/lib/obsgate/leader.lock");
+    l.lock_file = *v;
+  }
+  if (auto v = m.String("identity")) l.identity = *v;
+  PositiveDuration(m, "lease_duration", l.lease_duration);
+  PositiveDuration(m, "renew_deadline", l.renew_deadline);
+  PositiveDuration(m, "retry_period", l.retry_period);
+  // client-go's rule: leaseDuration > renewDeadline > retryPeriod * 1.2, so a holder that cannot
+  // renew stops acting before anyone else may take the lease.
+  if (l.renew_deadline >= l.lease_duration) {
+    m.Report("renew_deadline", "must be shorter than lease_duration");
+  }
+  if (l.retry_period * 6 >= l.renew_deadline * 5) {
+    m.Report("retry_period", "must be shorter than renew_deadline / 1.2");
+  }
+  m.Finish();
+}
+
 void ReadRollback(ConfigMap& m, RollbackConfig& r) {
   PositiveDuration(m, "only_within", r.only_within);
   if (auto v = m.Duration("cooldown")) r.cooldown = *v;
@@ -978,6 +1019,9 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     ReadAlerting(reader, top, config.alerting);
     if (auto o = top.Map("orchestrator")) ReadOrchestrator(reader, *o, config.orchestrator);
     if (auto r = top.Map("rollback")) ReadRollback(*r, config.rollback);
+    if (auto l = top.Map("leader_election")) {
+      ReadLeaderElection(*l, config.orchestrator, config.leader_election);
+    }
     if (auto v = top.String("external_url")) {
       if (!IsHttpUrl(*v)) top.Report("external_url", "\"" + *v + "\" is not an http(s):// URL");
       config.alerting.external_url = *v;

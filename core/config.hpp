@@ -420,6 +420,27 @@ struct PipelineConfig {
 const char* EnvironmentName(PipelineConfig::Environment e);  // "development", ...
 
 // The whole configuration, validated. Later components add their sections here.
+// Several replicas, one decider: only the replica holding the lock rolls back and runs pipelines.
+// Absent: this replica always acts, as one alone does.
+struct LeaderElectionConfig {
+  bool enabled = false;
+  // A Kubernetes Lease (coordination.k8s.io/v1) reached with orchestrator.kubernetes's access,
+  // or (file) an flock on a file, for replicas on one host.
+  enum class Backend { kLease, kFile } backend = Backend::kLease;
+  std::string lease_namespace;  // empty: the access's namespace
+  std::string lease_name = "obsgate";
+  std::string lock_file;  // empty: <data_dir>/leader.lock
+  std::string identity;   // empty: <hostname>_<pid>
+  // As client-go's leader election: others take over a lease not renewed for lease_duration;
+  // the holder stops acting when it could not renew for renew_deadline; tries every
+  // retry_period.
+  Duration lease_duration = std::chrono::seconds(15);
+  Duration renew_deadline = std::chrono::seconds(10);
+  Duration retry_period = std::chrono::seconds(2);
+
+  bool operator==(const LeaderElectionConfig&) const = default;
+};
+
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
   ServerConfig server;
@@ -432,6 +453,7 @@ struct Config {
   OrchestratorConfig orchestrator;
   RollbackConfig rollback;
   std::vector<PipelineConfig> pipelines;  // deploy pipelines, by name
+  LeaderElectionConfig leader_election;
   // The outbox, silences and other state that must survive a restart; relative to the working
   // directory, like Prometheus's data/.
   std::string data_dir = "data";

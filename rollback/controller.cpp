@@ -139,6 +139,28 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
     if (w) c.baseline_error_rate = w->ErrorRate();
   }
   FillPeers(store_, config_, c);
+  if (leading_ && !leading_()) {
+    // Another replica decides; this one says what it saw, and remembers nothing of it, so it
+    // decides afresh should it lead later.
+    RollbackEvent e;
+    e.at = clock_.Now();
+    e.target = c.target;
+    e.bad_version = c.bad_version;
+    e.baseline_version = c.baseline_version;
+    e.origin = "rule " + a.rule;
+    e.verdict = "standby";
+    e.result = "standby";
+    e.message = StandbyMessage();
+    for (const rules::Measurement& m : a.measurements) {
+      if (m.value) e.values.emplace_back(m.name, *m.value);
+    }
+    {
+      std::lock_guard lock(mu_);
+      e.id = NewId(e.at, next_id_++);
+    }
+    Finish(e);
+    return;
+  }
   Decision d = guard_.Decide(c);
   if (d.verdict == Decision::Verdict::kDuplicate) return;
   RollbackEvent e;
@@ -178,6 +200,36 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
   Finish(e);
 }
 
+void RollbackController::UseLeadership(std::function<bool()> leading,
+                                       std::function<std::string()> holder) {
+  leading_ = std::move(leading);
+  holder_ = std::move(holder);
+}
+
+std::string RollbackController::StandbyMessage() const {
+  std::string holder = holder_ ? holder_() : "";
+  return (holder.empty() ? std::string("another replica") : holder) +
+         " leads and decides; this replica stands by";
+}
+
+std::optional<std::string> RollbackController::NoLongerRunning(const Target& target,
+                                                               const std::string& bad) const {
+  if (bad.empty()) return std::nullopt;
+  auto revisions = orchestrator_->Revisions(target);
+  if (!revisions) return std::nullopt;  // cannot tell: act as asked
+  const Revision* current = nullptr;
+  bool known = false;
+  for (const Revision& r : *revisions) {
+    const bool is_bad = r.version == bad || (!r.template_hash.empty() && r.template_hash == bad);
+    if (r.current) current = &r;
+    if (is_bad && r.current) return std::nullopt;
+    known = known || is_bad;
+  }
+  // Only a bad version the orchestrator knows, on a revision that is not the current one.
+  if (!known || current == nullptr) return std::nullopt;
+  return current->version.empty() ? "revision " + current->id : current->version;
+}
+
 void RollbackController::Finish(RollbackEvent& e) {
   if (core::Status s = audit_.Append(e); !s) {
     log::Error("cannot write the rollback audit log", {{"error", s.error()}});
@@ -202,6 +254,23 @@ void RollbackController::Act(Job& job) {
     e.result = "no_orchestrator";
     e.message = "a rollback of " + e.target.ns + "/" + e.target.deployment + " " + e.bad_version +
                 " was decided, but no orchestrator is configured; add orchestrator: to act";
+    guard_.Acted(e.target, e.bad_version, false);
+    Finish(e);
+    return;
+  }
+  if (leading_ && !leading_()) {
+    e.result = "standby";
+    e.message = "decided, then this replica lost the lead before acting: " + StandbyMessage();
+    guard_.Acted(e.target, e.bad_version, false);
+    Finish(e);
+    return;
+  }
+  if (std::optional<std::string> now_running = NoLongerRunning(e.target, e.bad_version)) {
+    // Undoing again would undo the undo: a rollout undo goes to the revision before the current.
+    e.result = "skipped";
+    e.message = e.target.ns + "/" + e.target.deployment + " no longer runs " + e.bad_version +
+                "; it runs " + *now_running +
+                ": it was rolled back already (by another replica, a person or a pipeline)";
     guard_.Acted(e.target, e.bad_version, false);
     Finish(e);
     return;

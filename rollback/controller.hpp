@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -46,6 +47,10 @@ class RollbackController : public rules::AlertListener {
                             const std::string& to_revision, Candidate::Origin origin,
                             std::string origin_text, bool dry_run, bool force = false);
   RollbackGuard& guard() { return guard_; }
+  // With several replicas: whether this one may act now, and who does. An alert on a replica
+  // standing by is audited as "standby" and not decided; a decision whose replica lost the lead
+  // before acting is not acted on. Call before Start; unset, this replica always acts.
+  void UseLeadership(std::function<bool()> leading, std::function<std::string()> holder);
   Orchestrator* orchestrator() { return orchestrator_.get(); }
 
   void Start();
@@ -60,6 +65,10 @@ class RollbackController : public rules::AlertListener {
   };
   void Finish(RollbackEvent& e);
   void Act(Job& job);
+  std::string StandbyMessage() const;
+  // The version running now when `bad` is an older revision of the target, as the orchestrator
+  // lists them; nullopt when `bad` still runs or the orchestrator cannot tell.
+  std::optional<std::string> NoLongerRunning(const Target& target, const std::string& bad) const;
   void Loop();
 
   std::unique_ptr<Orchestrator> orchestrator_;
@@ -68,6 +77,8 @@ class RollbackController : public rules::AlertListener {
   AuditLog& audit_;
   const core::Clock& clock_;
   Announce announce_;
+  std::function<bool()> leading_;
+  std::function<std::string()> holder_;
   RollbackGuard guard_;
   prometheus::Family<prometheus::Counter>& results_;
   std::mutex mu_;

@@ -492,6 +492,7 @@ std::vector<Run> PipelineRunner::Runs() const {
 }
 
 void PipelineRunner::Tick() {
+  if (options_.may_act && !options_.may_act()) return;
   std::vector<std::string> ids;
   {
     std::lock_guard lock(mu_);

@@ -113,6 +113,9 @@ struct RunnerOptions {
   std::chrono::milliseconds wait_timeout{300'000};     // wait: the default deadline
   std::chrono::milliseconds migrate_timeout{600'000};  // migrate: the command's default limit
   std::chrono::milliseconds analyze_extra{300'000};    // analyze: default deadline is for + this
+  // With several replicas: whether this one may advance runs now. Unset: always. A replica that
+  // loses the lead leaves its runs where they are (a step at work finishes first).
+  std::function<bool()> may_act;
 };
 
 // Runs deploy pipelines: one run at a time per pipeline, each step advanced by Tick() (once a

@@ -320,4 +320,18 @@ core::Result<ApiAccess> ResolveAccess(const core::KubernetesOrchestratorConfig& 
   return a;
 }
 
+core::Result<std::string> BearerToken(const ApiAccess& access) {
+  if (access.token_file.empty()) return access.token;
+  std::ifstream in(access.token_file, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  std::string token = s.str();
+  token.erase(token.find_last_not_of(" \t\r\n") + 1);
+  if (!in || token.empty()) {
+    return core::Error{"cannot read the token file " + access.token_file +
+                       "; is the service account token still mounted?"};
+  }
+  return token;
+}
+
 }  // namespace obsgate::rollback::kubernetes

@@ -40,6 +40,10 @@ core::Result<ApiAccess> ResolveAccess(const core::KubernetesOrchestratorConfig& 
                                       const core::Env& env,
                                       const std::string& service_account_dir = kServiceAccountDir);
 
+// The bearer token to send now: the fixed one, or the token file read again (tokens rotate).
+// Empty when there is none; an error naming the file when it cannot be read.
+core::Result<std::string> BearerToken(const ApiAccess& access);
+
 // Standard base64 (as kubeconfig's *-data fields hold it), whitespace ignored; nullopt when
 // invalid.
 std::optional<std::string> DecodeBase64(std::string_view text);

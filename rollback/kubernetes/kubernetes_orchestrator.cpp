@@ -201,21 +201,13 @@ class ApiClient {
     call.target = target;
     call.content_type = std::string(content_type);
     call.body = std::move(body);
-    std::string token = access_.token;
-    if (!access_.token_file.empty()) {
-      std::ifstream in(access_.token_file, std::ios::binary);
-      std::ostringstream s;
-      s << in.rdbuf();
-      token = s.str();
-      token.erase(token.find_last_not_of(" \t\r\n") + 1);
-      if (!in || token.empty()) {
-        a.outcome = Outcome::kRetry;
-        a.message = "cannot read the token file " + access_.token_file +
-                    "; is the service account token still mounted?";
-        return a;
-      }
+    auto token = BearerToken(access_);
+    if (!token) {
+      a.outcome = Outcome::kRetry;
+      a.message = token.error();
+      return a;
     }
-    if (!token.empty()) call.headers.emplace_back("Authorization", "Bearer " + token);
+    if (!token->empty()) call.headers.emplace_back("Authorization", "Bearer " + *token);
     net::HttpFetch f = http_->Send(call);
     a.status = f.status;
     a.body = std::move(f.body);

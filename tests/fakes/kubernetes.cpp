@@ -18,7 +18,8 @@ Json Str(const std::string& s) { return Json::String(s); }
 
 // A Kubernetes Status body, as the API server sends with every error.
 server::Response StatusResponse(int code, const std::string& reason, const std::string& message,
-                                const std::string& kind = "", const std::string& name = "") {
+                                const std::string& kind = "", const std::string& name = "",
+                                const std::string& group = "apps") {
   Json s = Json::Object();
   s.Set("kind", Str("Status"));
   s.Set("apiVersion", Str("v1"));
@@ -29,7 +30,7 @@ server::Response StatusResponse(int code, const std::string& reason, const std::
   if (!kind.empty()) {
     Json details = Json::Object();
     if (!name.empty()) details.Set("name", Str(name));
-    details.Set("group", Str("apps"));
+    details.Set("group", Str(group));
     details.Set("kind", Str(kind));
     s.Set("details", std::move(details));
   }
@@ -623,7 +624,9 @@ void FakeKubernetes::SetHangLimit(std::chrono::milliseconds limit) {
 std::optional<Json> FakeKubernetes::Get(const std::string& resource, const std::string& ns,
                                         const std::string& name) const {
   std::lock_guard lock(mu_);
-  const auto& store = resource == "deployments" ? deployments_ : replica_sets_;
+  const auto& store = resource == "deployments" ? deployments_
+                      : resource == "leases"    ? leases_
+                                                : replica_sets_;
   auto it = store.find(ns + "/" + name);
   if (it == store.end()) return std::nullopt;
   return it->second;
@@ -670,6 +673,63 @@ server::Response FakeKubernetes::Handle(const server::Request& request) {
   std::lock_guard lock(mu_);
   requests_[index].status = record.status;
   return response;
+}
+
+// coordination.k8s.io/v1 Leases in a namespace: get, create, replace. A replace must carry the
+// stored metadata.resourceVersion (optimistic concurrency, as the API server checks it) or gets
+// 409 Conflict; a create of one that exists gets 409 AlreadyExists.
+server::Response FakeKubernetes::Leases(const server::Request& request) {
+  auto parts = Split(request.path);  // apis coordination.k8s.io v1 namespaces {ns} leases [name]
+  if (parts.size() < 6 || parts[3] != "namespaces" || parts[5] != "leases") {
+    return StatusResponse(404, "NotFound", "the server could not find the requested resource");
+  }
+  const std::string ns = parts[4];
+  const std::string name = parts.size() > 6 ? parts[6] : "";
+  auto status = [&](int code, const std::string& reason, const std::string& message) {
+    return StatusResponse(code, reason, message, "leases", name, "coordination.k8s.io");
+  };
+  const std::string object = "leases.coordination.k8s.io \"" + name + "\"";
+  std::lock_guard lock(mu_);
+  if (request.method == "GET" && !name.empty()) {
+    auto it = leases_.find(ns + "/" + name);
+    if (it == leases_.end()) return status(404, "NotFound", object + " not found");
+    return Ok(it->second);
+  }
+  auto body = Json::Parse(request.body);
+  if (!body || !body->is_object()) return status(400, "BadRequest", "the body is not a Lease");
+  Json lease = std::move(body).value();
+  if (request.method == "POST" && name.empty()) {
+    const std::string wanted = lease.Text({"metadata", "name"});
+    const std::string obj = "leases.coordination.k8s.io \"" + wanted + "\"";
+    if (wanted.empty()) return status(422, "Invalid", "metadata.name: Required value");
+    if (leases_.count(ns + "/" + wanted)) {
+      return status(409, "AlreadyExists", obj + " already exists");
+    }
+    Json* metadata = lease.Find("metadata");
+    metadata->Set("namespace", Str(ns));
+    metadata->Set("uid", Str(NextUid()));
+    metadata->Set("resourceVersion", Str(NextResourceVersion()));
+    metadata->Set("creationTimestamp", Str(NextTimestamp()));
+    leases_[ns + "/" + wanted] = lease;
+    return server::Response::Json(201, lease.Dump());
+  }
+  if (request.method == "PUT" && !name.empty()) {
+    auto it = leases_.find(ns + "/" + name);
+    if (it == leases_.end()) return status(404, "NotFound", object + " not found");
+    if (lease.Text({"metadata", "resourceVersion"}) !=
+        it->second.Text({"metadata", "resourceVersion"})) {
+      return status(409, "Conflict",
+                    "Operation cannot be fulfilled on " + object +
+                        ": the object has been modified; please apply your changes to the "
+                        "latest version and try again");
+    }
+    Json* metadata = lease.Find("metadata");
+    if (metadata == nullptr) return status(400, "BadRequest", "the body has no metadata");
+    metadata->Set("resourceVersion", Str(NextResourceVersion()));
+    it->second = lease;
+    return Ok(lease);
+  }
+  return status(405, "MethodNotAllowed", "the server does not allow this method on leases");
 }
 
 server::Response FakeKubernetes::Serve(const server::Request& request, Request& record) {
@@ -750,6 +810,7 @@ server::Response FakeKubernetes::Serve(const server::Request& request, Request& 
 
   server::Response out = [&]() -> server::Response {
     const std::string& p = request.path;
+    if (p.rfind("/apis/coordination.k8s.io/v1/", 0) == 0) return Leases(request);
     if (request.method == "GET" && p == "/version") {
       Json v = Json::Object();
       v.Set("major", Str("1"));

@@ -22,7 +22,8 @@ namespace obsgate::fakes {
 // A Kubernetes API server over plain HTTP on 127.0.0.1, enough of it for `kubectl rollout undo`,
 // `kubectl rollout status` and obsgate: discovery, Deployments (get, list, JSON patch) with a
 // deployment controller that makes or reuses ReplicaSets, ReplicaSets (list with label
-// selectors and limit/continue paging), empty pod lists; watches are held open without events.
+// selectors and limit/continue paging), empty pod lists, coordination.k8s.io/v1 Leases (get,
+// create, replace with resourceVersion checks); watches are held open without events.
 // Objects are printed in the field order of the Go types, as a real server prints them. Faults on
 // demand: any status with a Kubernetes Status body, a hang, or a PATCH applied whose answer never
 // comes. Thread-safe.
@@ -92,7 +93,7 @@ class FakeKubernetes {
   void AddFault(Fault fault);
   void SetHangLimit(std::chrono::milliseconds limit);
 
-  // The stored object ("deployments" or "replicasets"), as the API would print it.
+  // The stored object ("deployments", "replicasets" or "leases"), as the API would print it.
   std::optional<rollback::kubernetes::Json> Get(const std::string& resource, const std::string& ns,
                                                 const std::string& name) const;
   std::vector<rollback::kubernetes::Json> ReplicaSets(const std::string& ns) const;
@@ -106,6 +107,7 @@ class FakeKubernetes {
                          const server::Request& request);
   server::Response List(const std::string& resource, const std::string& ns,
                         const server::Request& request);
+  server::Response Leases(const server::Request& request);
   void Reconcile(rollback::kubernetes::Json& deployment);
   rollback::kubernetes::Json MakeReplicaSet(const rollback::kubernetes::Json& deployment,
                                             const rollback::kubernetes::Json& pod_template,
@@ -120,6 +122,7 @@ class FakeKubernetes {
   std::chrono::milliseconds hang_limit_{30'000};
   std::map<std::string, rollback::kubernetes::Json> deployments_;   // "ns/name"
   std::map<std::string, rollback::kubernetes::Json> replica_sets_;  // "ns/name"
+  std::map<std::string, rollback::kubernetes::Json> leases_;        // "ns/name"
   std::int64_t resource_version_ = 1000;
   int created_ = 0;
   std::string token_;
