@@ -2,6 +2,7 @@
 // by second on a fake clock: a healthy release stays, a 5% release is rolled back once, low
 // traffic proves nothing, an outage that hits every version is nobody's release, and neither is
 // one that hits a deployment with no release at the same time; strong evidence decides at once.
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
@@ -12,6 +13,7 @@
 #include "rollback/audit.hpp"
 #include "rollback/controller.hpp"
 #include "rollback/exec/exec_orchestrator.hpp"
+#include "rollback/simulated/simulated_orchestrator.hpp"
 #include "rules/rule_engine.hpp"
 #include "rules/window_store.hpp"
 
@@ -275,6 +277,36 @@ TEST_F(ExecScenario, AnExecRollbackIsToldTheBadAndTheBaselineVersions) {
   EXPECT_EQ(d.detail, "shop/auth from=v2 to=v1");
   EXPECT_EQ(d.from_version, "v2");
   EXPECT_EQ(d.to_version, "v1");
+}
+
+// A replica that took over the lead (or any decider with no memory of the first decision) sees
+// the release fail as the first decider did, after the rollback happened.
+class AfterARollbackScenario : public Scenario {
+ protected:
+  std::unique_ptr<rollback::Orchestrator> MakeOrchestrator() override {
+    auto o = std::make_unique<rollback::simulated::SimulatedOrchestrator>(clock_, 0s);
+    const rollback::Target auth{"shop", "auth"};
+    o->AddDeployment(auth, "registry.example.com/shop/auth:v1");
+    o->SetImage(auth, "auth", "registry.example.com/shop/auth:v2");
+    o->RollBack(auth);  // by the replica that led before
+    simulated_ = o.get();
+    return o;
+  }
+  rollback::simulated::SimulatedOrchestrator* simulated_ = nullptr;
+};
+
+TEST_F(AfterARollbackScenario, AReleaseRolledBackAlreadyIsNotRolledBackAgain) {
+  Run(600, {{"v1", {50, 0.002}}});
+  Run(120, {{"v2", {50, 0.05}}});
+  ASSERT_FALSE(decisions_.empty());
+  for (const rollback::RollbackEvent& d : decisions_) {
+    EXPECT_EQ(d.result, "skipped") << d.message;
+    EXPECT_THAT(d.message, ::testing::HasSubstr("no longer runs v2; it runs v1"));
+  }
+  int rollbacks = 0;
+  for (const rollback::simulated::SimulatedCall& c : simulated_->Calls())
+    rollbacks += c.action == "rollback";
+  EXPECT_EQ(rollbacks, 1) << "only the first decider's";
 }
 
 }  // namespace
