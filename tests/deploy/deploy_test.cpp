@@ -28,7 +28,7 @@ const std::string kSource = OBSGATE_SOURCE_DIR;
 // Values a receiver accepts, to stand in for the secrets the manifests read from a Secret.
 const std::vector<std::string> kFakeSecrets = {
     "SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T00000000/B00000000/placeholder",
-    "PAGERDUTY_ROUTING_KEY=0123456789abcdef0123456789abcdef"};
+    "PAGERDUTY_ROUTING_KEY=0123456789abcdef0123456789abcdef", "POD_NAME=obsgate-7d9c8b6f5-x2k4q"};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -185,10 +185,10 @@ TEST(Kubernetes, TheDeploymentVariantRendersWithLeastPrivilege) {
   SKIP_WITHOUT_KUBECTL();
   Rendered r = Kustomize("deploy/k8s");
   ASSERT_TRUE(r.error.empty()) << r.error;
-  EXPECT_EQ(Kinds(r),
-            (std::set<std::string>{"Namespace", "ServiceAccount", "ClusterRole",
-                                   "ClusterRoleBinding", "ConfigMap", "Service", "Deployment",
-                                   "PodDisruptionBudget", "ServiceMonitor"}));
+  EXPECT_EQ(Kinds(r), (std::set<std::string>{"Namespace", "ServiceAccount", "ClusterRole",
+                                             "ClusterRoleBinding", "Role", "RoleBinding",
+                                             "ConfigMap", "Service", "Deployment",
+                                             "PodDisruptionBudget", "ServiceMonitor"}));
   for (const YAML::Node& o : r.objects) {
     std::string kind = o["kind"].as<std::string>();
     if (kind == "Namespace" || kind.starts_with("Cluster")) continue;
@@ -240,6 +240,37 @@ TEST(Kubernetes, RollbackMayOnlyReadAndPatchDeployments) {
             r.Get("ClusterRole")["metadata"]["name"].as<std::string>());
   EXPECT_EQ(binding["subjects"][0]["name"].as<std::string>(), "obsgate");
   EXPECT_EQ(binding["subjects"][0]["namespace"].as<std::string>(), "obsgate");
+}
+
+TEST(Kubernetes, LeaderElectionMayOnlyUseLeasesInItsOwnNamespace) {
+  SKIP_WITHOUT_KUBECTL();
+  Rendered r = Kustomize("deploy/k8s");
+  ASSERT_TRUE(r.error.empty()) << r.error;
+  YAML::Node role = r.Get("Role", "obsgate-leader-election");
+  EXPECT_EQ(role["metadata"]["namespace"].as<std::string>(), "obsgate");
+  ASSERT_EQ(role["rules"].size(), 1u);
+  YAML::Node rule = role["rules"][0];
+  EXPECT_EQ(rule["apiGroups"][0].as<std::string>(), "coordination.k8s.io");
+  EXPECT_EQ(rule["resources"][0].as<std::string>(), "leases");
+  std::set<std::string> verbs;
+  for (const YAML::Node& v : rule["verbs"]) verbs.insert(v.as<std::string>());
+  EXPECT_EQ(verbs, (std::set<std::string>{"get", "create", "update"}));
+  YAML::Node binding = r.Get("RoleBinding", "obsgate-leader-election");
+  EXPECT_EQ(binding["roleRef"]["kind"].as<std::string>(), "Role");
+  EXPECT_EQ(binding["subjects"][0]["name"].as<std::string>(), "obsgate");
+  // The replicas name themselves in the Lease by their pod names; the budget keeps one serving.
+  YAML::Node deployment = r.Get("Deployment", "obsgate");
+  bool pod_name = false;
+  for (const YAML::Node& e : deployment["spec"]["template"]["spec"]["containers"][0]["env"]) {
+    pod_name =
+        pod_name || (e["name"].as<std::string>() == "POD_NAME" &&
+                     e["valueFrom"]["fieldRef"]["fieldPath"].as<std::string>() == "metadata.name");
+  }
+  EXPECT_TRUE(pod_name);
+  EXPECT_EQ(r.Get("PodDisruptionBudget")["spec"]["minAvailable"].as<int>(), 1);
+  YAML::Node config =
+      YAML::Load(r.Get("ConfigMap", "obsgate-config")["data"]["obsgate.yaml"].as<std::string>());
+  EXPECT_EQ(config["leader_election"]["lease"]["name"].as<std::string>(), "obsgate");
 }
 
 TEST(Kubernetes, TheDaemonSetVariantTailsTheNodesLogsReadOnly) {
