@@ -139,39 +139,13 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
     if (w) c.baseline_error_rate = w->ErrorRate();
   }
   FillPeers(store_, config_, c);
-  if (leading_ && !leading_()) {
-    // Another replica decides; this one says what it saw, and remembers nothing of it, so it
-    // decides afresh should it lead later.
-    RollbackEvent e;
-    e.at = clock_.Now();
-    e.target = c.target;
-    e.bad_version = c.bad_version;
-    e.baseline_version = c.baseline_version;
-    e.origin = "rule " + a.rule;
-    e.verdict = "standby";
-    e.result = "standby";
-    e.message = StandbyMessage();
-    for (const rules::Measurement& m : a.measurements) {
-      if (m.value) e.values.emplace_back(m.name, *m.value);
-    }
-    {
-      std::lock_guard lock(mu_);
-      e.id = NewId(e.at, next_id_++);
-    }
-    Finish(e);
-    return;
-  }
-  Decision d = guard_.Decide(c);
-  if (d.verdict == Decision::Verdict::kDuplicate) return;
+  // What the alert showed, whatever comes of it.
   RollbackEvent e;
   e.at = clock_.Now();
   e.target = c.target;
   e.bad_version = c.bad_version;
   e.baseline_version = c.baseline_version;
   e.origin = "rule " + a.rule;
-  e.verdict = VerdictName(d.verdict);
-  e.guard = d.guard;
-  e.reason = d.reason;
   for (const rules::Measurement& m : a.measurements) {
     if (m.value) e.values.emplace_back(m.name, *m.value);
   }
@@ -179,6 +153,20 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
     std::lock_guard lock(mu_);
     e.id = NewId(e.at, next_id_++);
   }
+  if (leading_ && !leading_()) {
+    // Another replica decides; this one says what it saw, and remembers nothing of it, so it
+    // decides afresh should it lead later.
+    e.verdict = "standby";
+    e.result = "standby";
+    e.message = StandbyMessage();
+    Finish(e);
+    return;
+  }
+  Decision d = guard_.Decide(c);
+  if (d.verdict == Decision::Verdict::kDuplicate) return;
+  e.verdict = VerdictName(d.verdict);
+  e.guard = d.guard;
+  e.reason = d.reason;
   switch (d.verdict) {
     case Decision::Verdict::kAct: {
       std::lock_guard lock(mu_);

@@ -439,6 +439,16 @@ void FakeKubernetes::Stop() {
 std::uint16_t FakeKubernetes::port() const { return server_->port(); }
 std::string FakeKubernetes::url() const { return "http://127.0.0.1:" + std::to_string(port()); }
 
+std::string FakeKubernetes::Kubeconfig(const std::string& ns) const {
+  return "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
+         "clusters: [{name: fake, cluster: {server: \"" +
+         url() +
+         "\"}}]\n"
+         "users: [{name: obsgate, user: {token: t0ken}}]\n"
+         "contexts: [{name: test, context: {cluster: fake, user: obsgate" +
+         (ns.empty() ? "" : ", namespace: " + ns) + "}}]\n";
+}
+
 std::string FakeKubernetes::NextResourceVersion() { return std::to_string(++resource_version_); }
 
 std::string FakeKubernetes::NextTimestamp() {

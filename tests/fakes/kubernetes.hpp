@@ -81,6 +81,8 @@ class FakeKubernetes {
   void Stop();
   std::uint16_t port() const;
   std::string url() const;  // http://127.0.0.1:<port>
+  // A kubeconfig that reaches this server with the token "t0ken", in `ns` when given.
+  std::string Kubeconfig(const std::string& ns = "") const;
 
   void AddDeployment(const DeploymentSeed& seed);
   // One more ReplicaSet the selector of ns/deployment matches: controlled by it, or (controlled

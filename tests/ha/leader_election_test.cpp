@@ -23,13 +23,7 @@ class LeaderElectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(k8s_.Start());
-    kubeconfig_ = dir_.Write("kubeconfig",
-                             "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-                             "clusters: [{name: f, cluster: {server: \"" +
-                                 k8s_.url() +
-                                 "\"}}]\nusers: [{name: u, user: {token: t0ken}}]\n"
-                                 "contexts: [{name: t, context: {cluster: f, "
-                                 "user: u, namespace: obsgate}}]\n");
+    kubeconfig_ = dir_.Write("kubeconfig", k8s_.Kubeconfig("obsgate"));
   }
 
   core::Config Config(const std::string& election) {

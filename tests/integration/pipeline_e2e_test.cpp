@@ -27,15 +27,6 @@ void PushSecond(std::uint16_t port, const std::string& version, int n, int e) {
   ASSERT_EQ(r.status, 200) << r.body;
 }
 
-std::string Kubeconfig(const std::string& server) {
-  return "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-         "clusters: [{name: fake, cluster: {server: \"" +
-         server +
-         "\"}}]\n"
-         "users: [{name: obsgate, user: {token: t0ken}}]\n"
-         "contexts: [{name: test, context: {cluster: fake, user: obsgate}}]\n";
-}
-
 // The fakes and the gateway's configuration: auth at v1 (one revision), a /health that answers.
 class PipelineEndToEnd : public ::testing::Test {
  protected:
@@ -51,7 +42,7 @@ class PipelineEndToEnd : public ::testing::Test {
 
   // `migrate_paths` as YAML: what the migrate step lints.
   std::string Config(const std::string& migrate = "[migrations]", const std::string& extra = "") {
-    std::string kubeconfig = dir_.Write("kubeconfig", Kubeconfig(k8s_.url()));
+    std::string kubeconfig = dir_.Write("kubeconfig", k8s_.Kubeconfig());
     std::string health = "http://127.0.0.1:" + std::to_string(health_.port()) + "/health";
     return dir_.Write("obsgate.yaml", extra + R"(listen: 127.0.0.1:0
 sources: [{http: {}}]

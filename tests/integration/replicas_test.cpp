@@ -34,13 +34,7 @@ TEST(Replicas, OneLeaderRollsBackOnceAndTheOtherTakesOverWhenItDies) {
   k8s.AddDeployment(
       {.ns = "shop", .name = "auth", .image = "registry.example.com/shop/auth", .revisions = 2});
   TempDir dir;
-  std::string kubeconfig =
-      dir.Write("kubeconfig",
-                "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-                "clusters: [{name: f, cluster: {server: \"" +
-                    k8s.url() +
-                    "\"}}]\nusers: [{name: u, user: {token: t0ken}}]\n"
-                    "contexts: [{name: t, context: {cluster: f, user: u, namespace: obsgate}}]\n");
+  std::string kubeconfig = dir.Write("kubeconfig", k8s.Kubeconfig("obsgate"));
   auto config = [&](const std::string& name) {
     return dir.Write(name + "/obsgate.yaml", R"(listen: 127.0.0.1:0
 sources: [{http: {}}]

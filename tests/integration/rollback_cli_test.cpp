@@ -19,12 +19,7 @@ class RollbackCli : public ::testing::Test {
     ASSERT_TRUE(k8s_.Start());
     k8s_.AddDeployment(
         {.ns = "shop", .name = "auth", .image = "registry.example.com/shop/auth", .revisions = 3});
-    kubeconfig_ = dir_.Write("kubeconfig",
-                             "apiVersion: v1\nkind: Config\ncurrent-context: t\n"
-                             "clusters: [{name: c, cluster: {server: \"" +
-                                 k8s_.url() +
-                                 "\"}}]\nusers: [{name: u, user: {token: t0ken}}]\n"
-                                 "contexts: [{name: t, context: {cluster: c, user: u}}]\n");
+    kubeconfig_ = dir_.Write("kubeconfig", k8s_.Kubeconfig());
     config_ = dir_.Write("obsgate.yaml", "data_dir: " + dir_.path() + "/data\n");
     to_revision_config_ = dir_.Write(
         "cool.yaml", "data_dir: " + dir_.path() + "/data2\n" + "rollback: {cooldown: 0s}\n");

@@ -27,15 +27,6 @@ void PushSecond(std::uint16_t port, const std::string& version, int n, int e) {
   ASSERT_EQ(r.status, 200) << r.body;
 }
 
-std::string Kubeconfig(const std::string& server) {
-  return "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-         "clusters: [{name: fake, cluster: {server: \"" +
-         server +
-         "\"}}]\n"
-         "users: [{name: obsgate, user: {token: t0ken}}]\n"
-         "contexts: [{name: test, context: {cluster: fake, user: obsgate}}]\n";
-}
-
 TEST(RollbackEndToEnd, BadReleaseIsRolledBackOnceAndAnnounced) {
   fakes::FakeKubernetes k8s;
   ASSERT_TRUE(k8s.Start());
@@ -44,7 +35,7 @@ TEST(RollbackEndToEnd, BadReleaseIsRolledBackOnceAndAnnounced) {
   fakes::FakeSlack slack;
   ASSERT_TRUE(slack.Start());
   TempDir dir;
-  std::string kubeconfig = dir.Write("kubeconfig", Kubeconfig(k8s.url()));
+  std::string kubeconfig = dir.Write("kubeconfig", k8s.Kubeconfig());
   std::string config = dir.Write("obsgate.yaml", R"(listen: 127.0.0.1:0
 sources: [{http: {}}]
 rules:
