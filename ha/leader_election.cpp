@@ -7,6 +7,7 @@
 
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "core/log.hpp"
@@ -55,10 +56,10 @@ struct LeaderElector::State {
   // What this replica last saw of the record, and when (its own clock: others' need not agree).
   std::optional<LeaderRecord> observed;
   Steady::time_point observed_at{};
-  bool holding = false;          // the last write of ours succeeded and was not given up
-  Steady::time_point renewed{};  // when it did
-  std::string last_error;        // logged once per change, not every retry
-  bool announced = false;        // what SetLeading last said
+  bool holding = false;           // the last write of ours succeeded and was not given up
+  Steady::time_point renewed{};   // when it did
+  std::string last_error;         // logged once per change, not every retry
+  std::optional<bool> announced;  // what SetLeading last said; nothing yet at start
   prometheus::Gauge* leading_gauge = nullptr;
   prometheus::Counter* transitions = nullptr;
   prometheus::Family<prometheus::Counter>* failures = nullptr;
@@ -104,19 +105,23 @@ std::string LeaderElector::holder() const {
 }
 
 void LeaderElector::SetLeading(bool now_leading, const std::string& why) {
+  bool first = false;
   {
     std::lock_guard lock(state_->mu);
     if (state_->announced == now_leading) return;
+    first = !state_->announced.has_value();
     state_->announced = now_leading;
     state_->leading_gauge->Set(now_leading ? 1 : 0);
   }
-  state_->transitions->Increment();
+  if (!first || now_leading) state_->transitions->Increment();
   if (now_leading) {
     log::Info("leading: this replica acts now",
               {{"identity", identity_}, {"lock", lock_->Describe()}, {"why", why}});
   } else {
-    log::Warn("standing by: another replica may act",
-              {{"identity", identity_}, {"lock", lock_->Describe()}, {"why", why}});
+    // Losing the lead is worth a warning; standing by from the start is how a second replica runs.
+    log::Write(first ? log::Level::kInfo : log::Level::kWarn,
+               "standing by: another replica may act",
+               {{"identity", identity_}, {"lock", lock_->Describe()}, {"why", why}});
   }
   if (changed_) changed_(now_leading);
 }
