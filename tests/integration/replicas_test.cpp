@@ -103,12 +103,13 @@ leader_election:
   EXPECT_EQ(after->At({"spec", "leaseTransitions"})->Integer(),
             before->At({"spec", "leaseTransitions"})->Integer().value_or(0) + 1);
   // Taken once the lease lapsed as b saw it: a's last renewal plus the lease, give or take the
-  // retry period b looks at it with (the protocol's bound, read from the Lease's own times).
+  // retry periods both look at it with (the protocol's bound, read from the Lease's own times; the
+  // upper one generous, for a loaded machine).
   auto renewed = core::ParseRfc3339(before->Text({"spec", "renewTime"}));
   auto acquired = core::ParseRfc3339(after->Text({"spec", "acquireTime"}));
   ASSERT_TRUE(renewed && acquired);
   EXPECT_GE(*acquired - *renewed, 3s - 600ms) << "no takeover before the lease could lapse";
-  EXPECT_LE(*acquired - *renewed, 3s + 1500ms) << "taken over within the lease (and a retry)";
+  EXPECT_LE(*acquired - *renewed, 3s + 4s) << "taken over once the lease lapsed, not much later";
 
   // The new leader goes on from there; the release is rolled back already, nothing is sent again.
   for (int i = 0; i < 5; ++i) {
