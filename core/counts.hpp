@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,6 +34,11 @@ class LocalCounts {
  public:
   // The counts of (ns, deployment, version); consecutive lines of one stream hit a cache.
   Counts& At(std::string_view ns, std::string_view deployment, std::string_view version) {
+    // The same series as the line before, compared part by part without packing the key.
+    if (last_ != nullptr && ns == last_parts_[0] && deployment == last_parts_[1] &&
+        version == last_parts_[2]) {
+      return *last_;
+    }
     scratch_.clear();
     Pack(ns);
     Pack(deployment);
@@ -41,6 +47,8 @@ class LocalCounts {
     auto it = map_.find(std::string_view(scratch_));
     if (it == map_.end()) it = map_.emplace(scratch_, Counts{}).first;
     last_key_ = scratch_;
+    std::string_view packed = last_key_;
+    for (std::string_view& part : last_parts_) part = Unpacked(packed);
     last_ = &it->second;
     return it->second;
   }
@@ -62,6 +70,7 @@ class LocalCounts {
     map_.clear();
     last_ = nullptr;
     last_key_.clear();
+    last_parts_ = {};
   }
 
  private:
@@ -72,11 +81,14 @@ class LocalCounts {
     scratch_.push_back(static_cast<char>(n & 0xFF));
     scratch_.append(s.substr(0, n));
   }
-  static void Unpack(std::string_view& p, std::string& out) {
+  // The next part of a packed key, viewed; `p` moves past it.
+  static std::string_view Unpacked(std::string_view& p) {
     std::size_t n = (static_cast<unsigned char>(p[0]) << 8) | static_cast<unsigned char>(p[1]);
-    out.assign(p.substr(2, n));
+    std::string_view part = p.substr(2, n);
     p.remove_prefix(2 + n);
+    return part;
   }
+  static void Unpack(std::string_view& p, std::string& out) { out.assign(Unpacked(p)); }
 
   struct Hash {
     using is_transparent = void;
@@ -87,6 +99,7 @@ class LocalCounts {
   std::unordered_map<std::string, Counts, Hash, std::equal_to<>> map_;
   std::string scratch_;
   std::string last_key_;
+  std::array<std::string_view, 3> last_parts_;  // ns, deployment, version, viewing last_key_
   Counts* last_ = nullptr;
 };
 
