@@ -145,9 +145,67 @@ const char* FrameErrorName(FrameError e) {
 
 DockerParser::DockerParser() { scratch_.resize(16 * 1024 + 64); }
 
+namespace {
+
+// A log value as a frame carries it: without its trailing newline, or partial when it has none.
+void SetMessage(std::string_view log, ContainerLine& out) {
+  if (!log.empty() && log.back() == '\n') {
+    log.remove_suffix(1);
+  } else {
+    out.partial = true;
+  }
+  out.message = log;
+}
+
+}  // namespace
+
+std::optional<FrameError> DockerParser::ParseAsWritten(std::string_view line, ContainerLine& out) {
+  constexpr std::string_view kHead = "{\"log\":\"";
+  constexpr std::string_view kStdout = "\",\"stream\":\"stdout\",\"time\":\"";
+  constexpr std::string_view kStderr = "\",\"stream\":\"stderr\",\"time\":\"";
+  if (line.substr(0, kHead.size()) != kHead) return std::nullopt;
+  const char* const begin = line.data() + kHead.size();
+  const char* const end = line.data() + line.size();
+  const char* p = FindQuoteOrBackslash(begin, end);
+  std::string_view log;
+  if (p < end && *p == '"') {
+    log = std::string_view(begin, static_cast<std::size_t>(p - begin));
+  } else {
+    const std::size_t clean = static_cast<std::size_t>(p - begin);
+    p = begin;
+    switch (UnescapeString(p, end, scratch_, log, clean)) {
+      case UnescapeResult::kUnterminated:
+        return FrameError::kTruncated;
+      case UnescapeResult::kBadEscape:
+        return FrameError::kBadEscape;
+      case UnescapeResult::kOk:
+        break;
+    }
+    --p;  // back on the closing quote
+  }
+  // Then exactly the rest docker writes; anything else goes the general way.
+  std::string_view rest(p, static_cast<std::size_t>(end - p));
+  if (rest.substr(0, kStdout.size()) == kStdout) {
+    out.stream = Stream::kStdout;
+  } else if (rest.substr(0, kStderr.size()) == kStderr) {
+    out.stream = Stream::kStderr;
+  } else {
+    return std::nullopt;
+  }
+  const char* time = p + kStdout.size();
+  const char* quote = FindQuoteOrBackslash(time, end);
+  if (end - quote != 2 || quote[0] != '"' || quote[1] != '}') return std::nullopt;
+  out.time = std::string_view(time, static_cast<std::size_t>(quote - time));
+  SetMessage(log, out);
+  return FrameError::kNone;
+}
+
 FrameError DockerParser::Parse(std::string_view line, ContainerLine& out) {
   out = ContainerLine{};
   while (!line.empty() && IsJsonSpace(line.back())) line.remove_suffix(1);
+  // The shape docker itself writes, read without looking at the keys.
+  if (std::optional<FrameError> written = ParseAsWritten(line, out)) return *written;
+  out = ContainerLine{};
   DockerCursor cur(line);
   cur.SkipSpace();
   if (cur.AtEnd()) return FrameError::kEmpty;
@@ -212,12 +270,7 @@ FrameError DockerParser::Parse(std::string_view line, ContainerLine& out) {
   if (!cur.AtEnd()) return FrameError::kNotJson;
   if (!have_log) return FrameError::kMissingLog;
 
-  if (!log.empty() && log.back() == '\n') {
-    log.remove_suffix(1);
-  } else {
-    out.partial = true;
-  }
-  out.message = log;
+  SetMessage(log, out);
   return FrameError::kNone;
 }
 

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -43,6 +44,11 @@ class DockerParser {  // owned by one ingest thread
   FrameError Parse(std::string_view line, ContainerLine& out);
 
  private:
+  // {"log":"...","stream":"stdout|stderr","time":"..."} exactly as docker writes it (trailing
+  // space trimmed): its result, the same the general parse would give; nullopt for any other
+  // shape, which the general parse reads.
+  std::optional<FrameError> ParseAsWritten(std::string_view line, ContainerLine& out);
+
   std::string scratch_;  // the unescaped log value; grows to the largest message seen
 };
 

@@ -192,6 +192,41 @@ TEST(DockerParserTest, SplitLinesOver16KiBJoinBackExactly) {
   EXPECT_EQ(joiner.truncated(), 0u);
 }
 
+// The shape docker writes is read without looking at keys; written any other way (a space after
+// the brace is enough) the same line goes the general way. Both must agree on every line.
+TEST(DockerParserTest, TheShapeDockerWritesReadsAsAnyOtherSpellingOfIt) {
+  const std::vector<std::string> lines = {
+      R"({"log":"plain\n","stream":"stdout","time":"2024-03-05T10:00:00.000000001Z"})",
+      R"({"log":"{\"level\":\"error\",\"status\":503}\n","stream":"stderr","time":"t"})",
+      R"({"log":"partial, no newline","stream":"stdout","time":"t"})",
+      R"({"log":"","stream":"stdout","time":""})",
+      R"({"log":"tab\tand \u00e9 and \ud83d\ude00\n","stream":"stdout","time":"t"})",
+      R"({"log":"bad \x escape","stream":"stdout","time":"t"})",
+      R"({"log":"cut off \u12)",
+      R"({"log":"torn)",
+      R"({"log":"x\n","stream":"stdout","time":"t"}  )",
+      R"({"log":"x\n","stream":"stdout","time":"t","attrs":{"a":"b"}})",
+      R"({"log":"x\n","stream":"stdout","time":"with \"quote\""})",
+      R"({"log":"x\n","stream":"nowhere","time":"t"})",
+      R"({"log":"x\n","stream":"stdout","time":"t"}x)",
+      R"({"log":"x\n","stream":"stdout","time":"t")",
+      R"({"log":"x\n","time":"t","stream":"stdout"})",
+  };
+  DockerParser fast, general;
+  for (const std::string& line : lines) {
+    ContainerLine a, b;
+    const FrameError ea = fast.Parse(line, a);
+    const std::string spaced = "{ " + line.substr(1);
+    const FrameError eb = general.Parse(spaced, b);
+    EXPECT_EQ(FrameErrorName(ea), std::string(FrameErrorName(eb))) << line;
+    if (ea != FrameError::kNone || eb != FrameError::kNone) continue;
+    EXPECT_EQ(a.message, b.message) << line;
+    EXPECT_EQ(a.time, b.time) << line;
+    EXPECT_EQ(a.stream, b.stream) << line;
+    EXPECT_EQ(a.partial, b.partial) << line;
+  }
+}
+
 TEST(CriTest, ReadsContainerdAndCriOLines) {
   ContainerLine out;
   ASSERT_EQ(ParseCri("2024-03-05T10:00:00.123456789Z stdout F hello world", out),
