@@ -388,24 +388,37 @@ struct Classifier::Json {
     end = message.data() + message.size();
   }
 
+  // The cursor is copied into a local and written back once: kept in the walker, every move of it
+  // would be a store the compiler cannot drop (char reads may alias it).
   void SkipSpace() {
-    while (p < end && IsJsonSpace(*p)) ++p;
+    const char* q = p;
+    while (q < end && IsJsonSpace(*q)) ++q;
+    p = q;
   }
 
   // At an opening quote: the bytes between the quotes, escapes kept; `escaped` when there are any.
   bool RawString(std::string_view& raw, bool& escaped) {
-    const char* begin = ++p;
-    escaped = false;
+    const char* const begin = p + 1;
+    const char* const stop = end;
+    const char* q = begin;
+    bool any = false;
     for (;;) {
-      p = FindStringSpecial(p, end);
-      if (p >= end || static_cast<unsigned char>(*p) < 0x20) return false;
-      if (*p == '"') break;
-      escaped = true;
-      if (end - p < 2) return false;
-      p += 2;
+      q = FindStringSpecial(q, stop);
+      if (q >= stop || static_cast<unsigned char>(*q) < 0x20) {
+        p = q;
+        return false;
+      }
+      if (*q == '"') break;
+      any = true;
+      if (stop - q < 2) {
+        p = q;
+        return false;
+      }
+      q += 2;
     }
-    raw = std::string_view(begin, static_cast<std::size_t>(p - begin));
-    ++p;
+    escaped = any;
+    raw = std::string_view(begin, static_cast<std::size_t>(q - begin));
+    p = q + 1;
     return true;
   }
 
@@ -419,9 +432,11 @@ struct Classifier::Json {
 
   // A scalar's bytes, up to the byte that ends it.
   std::string_view Scalar() {
-    const char* begin = p;
-    while (p < end && !kEndsScalar[static_cast<unsigned char>(*p)]) ++p;
-    return std::string_view(begin, static_cast<std::size_t>(p - begin));
+    const char* const begin = p;
+    const char* q = begin;
+    while (q < end && !kEndsScalar[static_cast<unsigned char>(*q)]) ++q;
+    p = q;
+    return std::string_view(begin, static_cast<std::size_t>(q - begin));
   }
 
   // Skips one value of any kind; nesting is counted, not recursed into.
