@@ -12,20 +12,13 @@
 #include "server/http_server.hpp"
 #include "tests/fakes/kubernetes.hpp"
 #include "tests/integration/gateway_process.hpp"
+#include "tests/integration/traffic.hpp"
 
 namespace obsgate::testing {
 namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-// One second of auth traffic at `version`: n requests, e failing.
-void PushSecond(std::uint16_t port, const std::string& version, int n, int e) {
-  std::string body;
-  for (int i = 0; i < n; ++i) body += i < e ? "{\"status\":503}\n" : "{\"status\":200}\n";
-  HttpReply r = Post(port, "/api/v1/logs?namespace=shop&deployment=auth&version=" + version, body);
-  ASSERT_EQ(r.status, 200) << r.body;
-}
 
 // The fakes and the gateway's configuration: auth at v1 (one revision), a /health that answers.
 class PipelineEndToEnd : public ::testing::Test {

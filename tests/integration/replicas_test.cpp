@@ -10,19 +10,13 @@
 #include "core/time.hpp"
 #include "tests/fakes/kubernetes.hpp"
 #include "tests/integration/gateway_process.hpp"
+#include "tests/integration/traffic.hpp"
 
 namespace obsgate::testing {
 namespace {
 
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-void PushSecond(std::uint16_t port, const std::string& version, int n, int e) {
-  std::string body;
-  for (int i = 0; i < n; ++i) body += i < e ? "{\"status\":503}\n" : "{\"status\":200}\n";
-  HttpReply r = Post(port, "/api/v1/logs?namespace=shop&deployment=auth&version=" + version, body);
-  ASSERT_EQ(r.status, 200) << r.body;
-}
 
 bool Leads(std::uint16_t port) {
   return Get(port, "/api/v1/leader").body.find("\"leading\":true") != std::string::npos;
