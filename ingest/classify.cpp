@@ -705,7 +705,7 @@ bool Classifier::ClassifyJson(std::string_view message, LineFacts& facts) {
   j.SkipSpace();
   if (j.p >= j.end || *j.p != '{') return false;
   const Walked walked = j.Walk(0, j.top_targets, 0);
-  j.targets.resize(j.top_targets);
+  if (j.targets.size() != j.top_targets) j.targets.resize(j.top_targets);
   if (walked != Walked::kOk) return false;
   facts.status = j.status;
   facts.level = j.level;
