@@ -348,6 +348,23 @@ bool IsJsonNumber(std::string_view t) {
   return i == t.size();
 }
 
+// A JSON number's value; false when the text is no JSON number or out of a double's range. A
+// short integer (a status, a level) is read digit by digit: exact, as from_chars would read it.
+bool ReadJsonNumber(std::string_view t, double& d) {
+  std::size_t i = t.size() > 0 && t[0] == '-' ? 1 : 0;
+  const std::size_t digits = t.size() - i;
+  if (digits > 0 && digits <= 15 && (t[i] != '0' || digits == 1)) {
+    std::int64_t v = 0;
+    for (; i < t.size() && IsDigit(t[i]); ++i) v = v * 10 + (t[i] - '0');
+    if (i == t.size()) {
+      d = t[0] == '-' ? -static_cast<double>(v) : static_cast<double>(v);
+      return true;
+    }
+  }
+  const auto [next, ec] = std::from_chars(t.data(), t.data() + t.size(), d);
+  return IsJsonNumber(t) && ec == std::errc() && next == t.data() + t.size();
+}
+
 // The JSON walker's state, kept per classifier so a steady state allocates nothing.
 //
 // The walk reads one application line in one pass without copying it: every key of the top
@@ -575,12 +592,8 @@ struct Classifier::Json {
           if (targets[i].rest == key) TakeString(targets[i], value);
         }
       } else if (exact && (*p == '-' || IsDigit(*p))) {
-        const std::string_view number = Scalar();
         double d = 0;
-        const auto [next, ec] = std::from_chars(number.data(), number.data() + number.size(), d);
-        if (!IsJsonNumber(number) || ec != std::errc() || next != number.data() + number.size()) {
-          return Walked::kNotJson;
-        }
+        if (!ReadJsonNumber(Scalar(), d)) return Walked::kNotJson;
         for (std::size_t i = from; i < to; ++i) {
           if (targets[i].rest == key) TakeNumber(targets[i], d);
         }
