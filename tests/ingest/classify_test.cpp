@@ -29,6 +29,14 @@ TEST(ClassifyJsonTest, StatusAsNumberOrString) {
   EXPECT_EQ(c->Classify(R"({"status":-503})").status, 0);
   EXPECT_EQ(c->Classify(R"({"code":"ECONNRESET"})").status, 0);
   EXPECT_EQ(c->Classify(R"({"code":14})").status, 0);
+  // Any JSON spelling of the number; one that JSON does not allow makes the line text.
+  EXPECT_EQ(c->Classify(R"({"status":5.03e2})").status, 503);
+  EXPECT_EQ(c->Classify(R"({"status":50300E-2})").status, 503);
+  EXPECT_EQ(c->Classify(R"({"status":-0,"code":502})").status, 502);
+  EXPECT_EQ(c->Classify(R"({"status":0503})").status, 0);
+  EXPECT_EQ(c->Classify(R"({"status":0503} status=504)").status, 504) << "read as text";
+  EXPECT_EQ(c->Classify(R"({"status":503x} status=504)").status, 504) << "read as text";
+  EXPECT_EQ(c->Classify(R"({"status":1e999} status=504)").status, 504) << "out of range: text";
 }
 
 TEST(ClassifyJsonTest, FirstFieldInListOrderWins) {
