@@ -299,8 +299,6 @@ bool LogfmtReader::Next(std::string_view& key, std::string_view& value) {
 // text.
 enum class Walked : uint8_t { kOk, kNotJson };
 
-bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 // Bytes that end a scalar (number, true, false, null) in JSON's grammar.
 constexpr std::array<bool, 256> kEndsScalar = [] {
   std::array<bool, 256> t{};

@@ -7,8 +7,6 @@
 namespace obsgate::ingest {
 namespace {
 
-bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
 std::string_view StripLineEnd(std::string_view s) {
   if (!s.empty() && s.back() == '\n') s.remove_suffix(1);
   if (!s.empty() && s.back() == '\r') s.remove_suffix(1);
@@ -27,13 +25,11 @@ class DockerCursor {
   char Peek() const { return s_[pos_]; }
   void Advance() { ++pos_; }
 
-  // At an opening quote: the raw bytes between the quotes, without unescaping; `escaped` says
-  // whether they hold a backslash.
-  FrameError RawString(std::string_view& raw, bool& escaped) {
+  // At an opening quote: the raw bytes between the quotes, without unescaping.
+  FrameError RawString(std::string_view& raw) {
     const char* begin = s_.data() + ++pos_;
     const char* end = s_.data() + s_.size();
     const char* p = begin;
-    escaped = false;
     for (;;) {
       p = FindQuoteOrBackslash(p, end);
       if (end - p < (p < end && *p == '\\' ? 2 : 1)) {
@@ -41,16 +37,11 @@ class DockerCursor {
         return FrameError::kTruncated;
       }
       if (*p == '"') break;
-      escaped = true;
       p += 2;
     }
     raw = std::string_view(begin, static_cast<std::size_t>(p - begin));
     pos_ = static_cast<std::size_t>(p - s_.data()) + 1;
     return FrameError::kNone;
-  }
-  FrameError RawString(std::string_view& raw) {
-    bool escaped = false;
-    return RawString(raw, escaped);
   }
 
   // At an opening quote: the unescaped string. Without escapes it views the line itself, so the

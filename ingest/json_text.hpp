@@ -12,6 +12,9 @@
 // read JSON on every log line, so both find string ends 16 bytes at a time.
 namespace obsgate::ingest {
 
+// The four bytes JSON allows between tokens.
+inline bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 namespace json_text_detail {
 
 template <bool kControl>

@@ -82,10 +82,9 @@ void LogStream::Feed(std::string_view line, LineCounter& counter) {
   // joiner would hand the line through untouched.
   if (framer_.format() == Format::kAuto && !line.empty() && line.front() == '{' &&
       !joiner_.HasPending() && line.size() <= max_line_bytes_) {
-    std::string_view message = line;
-    if (message.back() == '\n') message.remove_suffix(1);
-    if (!message.empty() && message.back() == '\r') message.remove_suffix(1);
-    if (auto facts = counter.classifier().ClassifyUnlessDocker(message)) {
+    ContainerLine raw;  // the message as the framer would read the line raw
+    ParseRaw(line, raw);
+    if (auto facts = counter.classifier().ClassifyUnlessDocker(raw.message)) {
       counter.stats().bytes += line.size() + 1;
       counter.Count(*facts, from_path_, from_source_);
       return;
