@@ -163,7 +163,7 @@ core::Status Gateway::Start() {
     auto elector = ha::LeaderElector::Create(config_, env_, *clock_, *registry_);
     if (!elector) return core::Error{"leader_election: " + elector.error()};
     elector_ = std::move(elector).value();
-    leadership_ = std::shared_ptr<ha::Leadership>(elector_.get(), [](ha::Leadership*) {});
+    leadership_ = elector_;
   } else {
     leadership_ = ha::AlwaysLeading(ha::DefaultIdentity());
   }

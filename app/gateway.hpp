@@ -91,7 +91,7 @@ class Gateway {
   mutable std::mutex engine_mu_;
   std::shared_ptr<rules::RuleEngine> engine_;  // guarded by engine_mu_
   std::unique_ptr<rules::AlertListener> log_alerts_;
-  std::unique_ptr<ha::LeaderElector> elector_;  // with leader_election: only; outlives its users
+  std::shared_ptr<ha::LeaderElector> elector_;  // with leader_election: only
   std::shared_ptr<ha::Leadership> leadership_;  // set by Start()
   std::unique_ptr<Alerting> alerting_;          // set by Start()
   std::unique_ptr<Rollbacks> rollbacks_;        // set by Start()

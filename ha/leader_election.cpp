@@ -123,7 +123,6 @@ void LeaderElector::SetLeading(bool now_leading, const std::string& why) {
                "standing by: another replica may act",
                {{"identity", identity_}, {"lock", lock_->Describe()}, {"why", why}});
   }
-  if (changed_) changed_(now_leading);
 }
 
 void LeaderElector::TryAcquireOrRenew() {

@@ -1,7 +1,6 @@
 #pragma once
 
 #include <chrono>
-#include <functional>
 #include <memory>
 #include <string>
 
@@ -62,9 +61,6 @@ class LeaderLock {
 // release it on Stop so another can take over at once. Thread-safe.
 class LeaderElector final : public Leadership {
  public:
-  // Told on this replica's gaining (true) and losing (false) the lead, on the elector's thread.
-  using Changed = std::function<void(bool leading)>;
-
   // For the configured backend; the Lease one needs the orchestrator's Kubernetes access.
   static core::Result<std::unique_ptr<LeaderElector>> Create(const core::Config& config,
                                                              const core::Env& env,
@@ -75,7 +71,6 @@ class LeaderElector final : public Leadership {
                 prometheus::Registry& registry);
   ~LeaderElector() override;
 
-  void OnChange(Changed changed) { changed_ = std::move(changed); }  // before Start
   void Start();
   void Stop();  // releases the lock when held
 
@@ -96,7 +91,6 @@ class LeaderElector final : public Leadership {
   const std::string identity_;
   const core::LeaderElectionConfig config_;
   const core::Clock& clock_;
-  Changed changed_;
   std::unique_ptr<State> state_;
 };
 
