@@ -3,11 +3,10 @@
 #include <simdjson.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <iostream>
 #include <optional>
-#include <sstream>
 
+#include "core/atomic_file.hpp"
 #include "core/json.hpp"
 #include "net/http_client.hpp"
 
@@ -97,14 +96,13 @@ std::optional<std::string> ApiToken(const std::string& command, const Args& a) {
     const char* env = std::getenv("OBSGATE_API_TOKEN");
     return std::string(env ? env : "");
   }
-  std::ifstream in(a.token_file, std::ios::binary);
-  std::ostringstream text;
-  if (!in || !(text << in.rdbuf())) {
+  auto text = core::ReadWholeFile(a.token_file);
+  if (!text) {
     std::cerr << "obsgate " << command << ": cannot read the token file " << a.token_file
               << "; check its path and permissions\n";
     return std::nullopt;
   }
-  std::string token = text.str();
+  std::string token = std::move(text).value();
   while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
   return token;
 }

@@ -322,12 +322,10 @@ core::Result<ApiAccess> ResolveAccess(const core::KubernetesOrchestratorConfig& 
 
 core::Result<std::string> BearerToken(const ApiAccess& access) {
   if (access.token_file.empty()) return access.token;
-  std::ifstream in(access.token_file, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  std::string token = s.str();
+  auto text = ReadFile(access.token_file);
+  std::string token = text ? std::move(text).value() : std::string();
   token.erase(token.find_last_not_of(" \t\r\n") + 1);
-  if (!in || token.empty()) {
+  if (token.empty()) {
     return core::Error{"cannot read the token file " + access.token_file +
                        "; is the service account token still mounted?"};
   }
