@@ -129,7 +129,6 @@ void LeaderElector::TryAcquireOrRenew() {
   const Steady::time_point now = Steady::now();
   auto fail = [&](const char* step, const std::string& error) {
     state_->failures->Add({{"step", step}}).Increment();
-    bool lost = false;
     {
       std::lock_guard lock(state_->mu);
       if (error != state_->last_error) {
@@ -140,10 +139,9 @@ void LeaderElector::TryAcquireOrRenew() {
       // Renewing failed for the whole deadline: give the lock up before others may take it.
       if (state_->holding && now - state_->renewed >= config_.renew_deadline) {
         state_->holding = false;
-        lost = true;
       }
     }
-    if (lost || !leading()) SetLeading(false, "could not renew within renew_deadline: " + error);
+    if (!leading()) SetLeading(false, "could not renew within renew_deadline: " + error);
   };
 
   auto current = lock_->Get();
@@ -167,10 +165,8 @@ void LeaderElector::TryAcquireOrRenew() {
     bool expired;
     {
       std::lock_guard lock(state_->mu);
-      const bool changed = !state_->observed || state_->observed->holder != r.holder ||
-                           state_->observed->renew_time != r.renew_time ||
-                           state_->observed->transitions != r.transitions;
-      if (changed) {
+      // Any change to the record (as client-go compares it whole) restarts the lease.
+      if (state_->observed != r) {
         state_->observed = r;
         state_->observed_at = now;
       }

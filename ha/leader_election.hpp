@@ -39,6 +39,8 @@ struct LeaderRecord {
   std::string acquire_time;  // RFC 3339 with microseconds, as a MicroTime
   std::string renew_time;
   std::int64_t transitions = 0;
+
+  bool operator==(const LeaderRecord&) const = default;
 };
 
 // One attempt to get or keep the lock; never blocks for long. Thread-compatible (the elector's
