@@ -295,9 +295,9 @@ bool LogfmtReader::Next(std::string_view& key, std::string_view& value) {
   return false;
 }
 
-// Where a walk over one JSON line stands; a failure means the line is not JSON and is read as
-// text.
-enum class Walked : uint8_t { kOk, kNotJson };
+// Where a walk over one JSON line stands: a failure means the line is not JSON and is read as
+// text; kDocker, that it may be a docker frame (when the caller asked to stop there).
+enum class Walked : uint8_t { kOk, kNotJson, kDocker };
 
 // Bytes that end a scalar (number, true, false, null) in JSON's grammar.
 constexpr std::array<bool, 256> kEndsScalar = [] {
@@ -391,14 +391,15 @@ struct Classifier::Json {
 
   const char* p = nullptr;
   const char* end = nullptr;
-  bool docker_key = false;  // a top-level key a docker frame has: "log", "stream" or "time"
+  // Asked by ClassifyUnlessDocker: stop at the first top-level key a docker frame has ("log",
+  // "stream", "time"), as soon as it is read.
+  bool unless_docker = false;
 
   void Reset(std::string_view message) {
     best.fill(std::numeric_limits<uint16_t>::max());
     status = 0;
     level = Level::kNone;
     names = {};
-    docker_key = false;
     p = message.data();
     end = message.data() + message.size();
   }
@@ -551,7 +552,7 @@ struct Classifier::Json {
       bool escaped = false;
       if (!RawString(key, escaped)) return Walked::kNotJson;
       // The docker framer compares a key's bytes as written, so this does too.
-      if (depth == 0 && IsDockerKey(key)) docker_key = true;
+      if (unless_docker && depth == 0 && IsDockerKey(key)) return Walked::kDocker;
       if (escaped && Unescape(key, key_bytes, key) != UnescapeResult::kOk) return Walked::kNotJson;
       SkipSpace();
       if (p >= end || *p != ':') return Walked::kNotJson;
@@ -694,7 +695,10 @@ LineFacts Classifier::Classify(std::string_view message) {
 
 std::optional<LineFacts> Classifier::ClassifyUnlessDocker(std::string_view message) {
   LineFacts facts;
-  if (!ClassifyJson(message, facts) || json_->docker_key) return std::nullopt;
+  json_->unless_docker = true;
+  const bool json = ClassifyJson(message, facts);
+  json_->unless_docker = false;
+  if (!json) return std::nullopt;
   MatchPatterns(message, facts);
   return facts;
 }
