@@ -93,6 +93,67 @@ void WindowStore::Merge(core::LocalCounts& local) {
   });
 }
 
+void WindowStore::MergeAt(core::LocalCounts& local, core::TimePoint at) {
+  if (local.empty()) return;
+  std::lock_guard lock(mu_);
+  // A count merged at `at` is in the first snapshot taken after it.
+  const std::int64_t from = TickOf(at) + 1;
+  local.Drain([&](const core::SeriesKey& key, const Counts& counts) {
+    std::uint32_t index = Resolve(key);
+    Series& s = series_[index];
+    bool fresh = s.total == Counts{};
+    s.total += counts;
+    s.last_seen = fresh ? at : std::max(s.last_seen, at);
+    if (at < s.first_seen) {
+      s.first_seen = at;
+      for (VersionInfo& v : s.deployment->versions) {
+        if (v.version == s.key->version) v.first_seen = std::min(v.first_seen, at);
+      }
+    }
+    if (from <= last_tick_) BackdateLocked(index, from, counts);
+  });
+}
+
+void WindowStore::BackdateLocked(std::uint32_t index, std::int64_t from, const Counts& c) {
+  Series& s = series_[index];
+  for (const Tier& tier : tiers_) {
+    const std::int64_t newest = last_tick_ / tier.every * tier.every;
+    const std::int64_t oldest = newest - (tier.slots - 1) * tier.every;
+    std::int64_t first = std::max(oldest, (from + tier.every - 1) / tier.every * tier.every);
+    for (std::int64_t k = first; k <= newest; k += tier.every) {
+      std::size_t slot = static_cast<std::size_t>((k / tier.every) % tier.slots);
+      std::uint32_t* p = Block(index) + tier.offset + slot * kCounters;
+      // Before its birth the series had no counts; the slot may still hold a former occupant's.
+      if (k < s.birth_tick) std::fill_n(p, kCounters, 0u);
+      for (std::size_t i = 0; i < kCounters; ++i) p[i] += LowOf(c, i);
+    }
+  }
+  s.birth_tick = std::min(s.birth_tick, from);
+}
+
+std::size_t WindowStore::Forget(
+    const std::vector<std::pair<std::string, std::string>>& deployments) {
+  std::lock_guard lock(mu_);
+  std::vector<const DeploymentVersions*> leaving;
+  for (const auto& [ns, deployment] : deployments) {
+    auto it = versions_.find(DeploymentId(ns, deployment));
+    if (it != versions_.end()) leaving.push_back(&it->second);
+  }
+  if (leaving.empty()) return 0;
+  std::sort(leaving.begin(), leaving.end());
+  std::size_t forgotten = 0;
+  // A deployment's version list names its newest versions only; its series name it.
+  for (std::uint32_t i = 0; i < series_.size(); ++i) {
+    if (!series_[i].live() ||
+        !std::binary_search(leaving.begin(), leaving.end(), series_[i].deployment)) {
+      continue;
+    }
+    EvictLocked(i);
+    ++forgotten;
+  }
+  return forgotten;
+}
+
 void WindowStore::SetVersionResolver(VersionResolver resolver) {
   std::lock_guard lock(mu_);
   resolver_ = std::move(resolver);
@@ -155,6 +216,18 @@ std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {
   return idx;
 }
 
+void WindowStore::EvictLocked(std::uint32_t index) {
+  Series& s = series_[index];
+  DeploymentVersions& dv = *s.deployment;
+  for (std::uint32_t& v : dv.series) {
+    if (v == index) v = kNoSeries;
+  }
+  if (--dv.live_series == 0) versions_.erase(DeploymentId(s.key->ns, s.key->deployment));
+  index_.erase(*s.key);
+  s = Series{};
+  free_.push_back(index);
+}
+
 void WindowStore::NoteVersion(const core::SeriesKey& key, std::uint32_t index) {
   DeploymentVersions& d = versions_[DeploymentId(key.ns, key.deployment)];
   series_[index].deployment = &d;
@@ -197,14 +270,7 @@ void WindowStore::Tick() {
     Series& s = series_[i];
     if (!s.live()) continue;
     if (now - s.last_seen >= options_.idle_ttl) {
-      DeploymentVersions& dv = *s.deployment;
-      for (std::uint32_t& v : dv.series) {
-        if (v == i) v = kNoSeries;
-      }
-      if (--dv.live_series == 0) versions_.erase(DeploymentId(s.key->ns, s.key->deployment));
-      index_.erase(*s.key);
-      s = Series{};
-      free_.push_back(i);
+      EvictLocked(i);
       ++evicted_;
       continue;
     }

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -79,6 +80,13 @@ class WindowStore {
 
   // Adds what an ingest thread counted and clears it.
   void Merge(core::LocalCounts& local);
+  // Adds counts that happened at `at`, in the past (records replayed from a log), and clears
+  // them: every window reaching back to `at` includes them, as if they had been merged then, and
+  // a version first seen then is as old as that. Older than the horizon: in the totals only.
+  void MergeAt(core::LocalCounts& local, core::TimePoint at);
+  // Forgets every series of these deployments (ns, deployment), as if they had gone idle: their
+  // records now go to another replica. Returns how many series were forgotten.
+  std::size_t Forget(const std::vector<std::pair<std::string, std::string>>& deployments);
   // Consulted for each key the store has not resolved yet: a key it maps is counted under the
   // version it names, and that version's age counts from the rollout. Set before ingest starts.
   void SetVersionResolver(VersionResolver resolver);
@@ -149,6 +157,9 @@ class WindowStore {
   static constexpr std::size_t kCounters = 4;
 
   std::uint32_t FindOrCreate(const core::SeriesKey& key);
+  void EvictLocked(std::uint32_t index);
+  // Adds `c` to every snapshot from tick `from` on, taking the series' birth back to it.
+  void BackdateLocked(std::uint32_t index, std::int64_t from, const core::Counts& c);
   std::uint32_t Resolve(const core::SeriesKey& key);
   void Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick, const core::Counts& c);
   std::uint32_t Stored(std::uint32_t index, const Tier& tier, std::int64_t tick,

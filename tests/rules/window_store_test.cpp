@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 namespace obsgate::rules {
 namespace {
 
@@ -160,6 +162,102 @@ TEST_F(WindowStoreTest, SeriesPastTheCapAreCountedInTheOverflowSeries) {
   store.ForEach([&](const WindowStore::SeriesRef& s) { total += s.Window(1min).requests; });
   EXPECT_EQ(total, 4);
   EXPECT_EQ(store.Total(SeriesKey{"", kOverflowDeployment, ""})->requests, 2u);
+}
+
+// Replaying a log into a store that did not see it live (another replica's, after a handover)
+// must give every window the sums the live store has, whichever tier a window's start is in.
+class ReplayTest : public WindowStoreTest {
+ protected:
+  struct Second {
+    core::TimePoint at;  // when the counts arrived, just before the tick that took them
+    std::uint64_t n;
+    std::uint64_t e;
+  };
+  // Live traffic for `seconds`, uneven so a misplaced second shows, remembered for a replay.
+  std::vector<Second> Live(int seconds) {
+    std::vector<Second> seen;
+    for (int i = 0; i < seconds; ++i) {
+      std::uint64_t n = 1 + static_cast<std::uint64_t>(i % 7) * 3, e = i % 11 == 0 ? 2 : 0;
+      seen.push_back({clock_.Now(), n, e});
+      WindowStoreTest::Second(auth_, n, e);
+    }
+    return seen;
+  }
+  void Replay(WindowStore& into, const std::vector<Second>& seconds) {
+    for (const Second& s : seconds) {
+      core::Counts& c = local_.At(auth_.ns, auth_.deployment, auth_.version);
+      c = core::Counts{s.n, s.e, s.n, s.e};
+      into.MergeAt(local_, s.at);
+    }
+  }
+  void ExpectSameWindows(WindowStore& replayed) {
+    for (core::Duration w : std::initializer_list<core::Duration>{1s, 7s, 10s, 45s, 1min, 5min, 12min, 15min, 17min, 59min, 1h}) {
+      WindowCounts live = W(auth_, w), got = *replayed.Window(auth_, w);
+      EXPECT_DOUBLE_EQ(got.requests, live.requests) << w.count() << "ms";
+      EXPECT_DOUBLE_EQ(got.errors, live.errors) << w.count() << "ms";
+      EXPECT_DOUBLE_EQ(got.log_lines, live.log_lines) << w.count() << "ms";
+      EXPECT_DOUBLE_EQ(got.error_lines, live.error_lines) << w.count() << "ms";
+    }
+    EXPECT_EQ(*replayed.Total(auth_), *store_.Total(auth_));
+  }
+};
+
+TEST_F(ReplayTest, ReplayedCountsLandInTheWindowsTheyHappenedIn) {
+  WindowStore replayed(WindowOptions{}, clock_);
+  std::vector<Second> seen = Live(20 * 60 + 13);
+  replayed.Tick();
+  Replay(replayed, seen);
+  ExpectSameWindows(replayed);
+  // The version is as old as its first replayed count, not as the replay.
+  ASSERT_EQ(replayed.Versions("prod", "auth").size(), 1u);
+  EXPECT_EQ(replayed.Versions("prod", "auth")[0].first_seen, seen.front().at);
+}
+
+TEST_F(ReplayTest, ReplayBehindLiveCountsAndIntoAReusedSlotIsExact) {
+  WindowOptions o;
+  o.idle_ttl = 30s;
+  WindowStore replayed(o, clock_);
+  // A series that lives and goes idle first, so the replayed one takes its slot, stale snapshots
+  // and all.
+  local_.At("prod", "gone", "v1").requests = 1000;
+  replayed.Merge(local_);
+  // Ten minutes the replica did not see, then forty seconds it counts live, then the ten minutes
+  // replayed behind them.
+  std::vector<Second> unseen;
+  for (int i = 0; i < 10 * 60 + 40; ++i) {
+    std::uint64_t n = 2 + static_cast<std::uint64_t>(i % 5), e = i % 13 == 0 ? 1 : 0;
+    Second s{clock_.Now(), n, e};
+    if (i < 10 * 60) {
+      unseen.push_back(s);
+    } else {
+      local_.At(auth_.ns, auth_.deployment, auth_.version) = core::Counts{n, e, n, e};
+      replayed.Merge(local_);
+    }
+    WindowStoreTest::Second(auth_, n, e);
+    replayed.Tick();
+  }
+  ASSERT_FALSE(replayed.Total(SeriesKey{"prod", "gone", "v1"}).has_value());
+  Replay(replayed, unseen);
+  ExpectSameWindows(replayed);
+}
+
+TEST_F(WindowStoreTest, ForgetsTheSeriesOfTheDeploymentsNamedAndNoOthers) {
+  for (const char* v : {"v1", "v2", "v3"}) local_.At("prod", "auth", v).requests += 1;
+  local_.At("prod", "cart", "v1").requests += 5;
+  local_.At("staging", "auth", "v1").requests += 7;
+  store_.Merge(local_);
+  clock_.Advance(1s);
+  store_.Tick();
+  EXPECT_EQ(store_.Forget({{"prod", "auth"}, {"prod", "nothing"}}), 3u);
+  EXPECT_EQ(store_.size(), 2u);
+  EXPECT_TRUE(store_.Versions("prod", "auth").empty());
+  EXPECT_FALSE(store_.Total(auth_).has_value());
+  EXPECT_EQ(store_.Total(SeriesKey{"prod", "cart", "v1"})->requests, 5u);
+  EXPECT_EQ(store_.Total(SeriesKey{"staging", "auth", "v1"})->requests, 7u);
+  EXPECT_EQ(store_.Forget({{"prod", "auth"}}), 0u);
+  // Counted again, it starts from nothing.
+  Second(auth_, 4, 0);
+  EXPECT_EQ(W(auth_, 1h).requests, 4);
 }
 
 TEST(WindowCounts, NoRequestsIsNoData) {
