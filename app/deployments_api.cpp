@@ -26,7 +26,7 @@ std::optional<double> Measured(const rules::Evaluation& ev, std::string_view nam
 
 }  // namespace
 
-std::string DeploymentsJson(const rules::WindowStore& store) {
+std::string DeploymentsJson(const rules::WindowStore& store, const ingest::Handovers& handovers) {
   using namespace std::chrono_literals;
   std::string out = "{\"status\":\"success\",\"data\":[";
   bool first = true;
@@ -61,7 +61,13 @@ std::string DeploymentsJson(const rules::WindowStore& store) {
       }
       out += '}';
     }
-    out += "}}";
+    out += '}';
+    if (auto h = handovers.find({k.ns, k.deployment}); h != handovers.end()) {
+      out += ",\"handover\":{\"share\":" + core::JsonQuote(h->second.share) + ",\"at\":\"" +
+             core::FormatRfc3339(h->second.at) + "\",\"windows\":\"" +
+             (h->second.rebuilt ? "rebuilt from the log" : "start empty at the handover") + "\"}";
+    }
+    out += '}';
   });
   out += "]}\n";
   return out;

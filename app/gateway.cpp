@@ -118,8 +118,9 @@ void Gateway::InstallRoutes() {
     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
     return r;
   });
-  server_->Route("GET", "/api/v1/deployments", "api_deployments",
-                 [this](const Request&) { return Response::Json(200, DeploymentsJson(*store_)); });
+  server_->Route("GET", "/api/v1/deployments", "api_deployments", [this](const Request&) {
+    return Response::Json(200, DeploymentsJson(*store_, ingest_->handovers()));
+  });
   server_->Route(
       "GET", "/api/v1/deployments/history", "api_deployment_history",
       [this](const Request&) { return Response::Json(200, DeploymentHistoryJson(*store_)); });

@@ -5,6 +5,7 @@
 #include <prometheus/gauge.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 
@@ -172,7 +173,11 @@ Ingest::Ingest(rules::WindowStore& store, prometheus::Registry& registry)
       inflight_(prometheus::BuildGauge()
                     .Name("obsgate_ingest_inflight_bytes")
                     .Help("Push bodies being read or counted, by declared size.")
-                    .Register(registry)) {
+                    .Register(registry)),
+      forgotten_(prometheus::BuildCounter()
+                     .Name("obsgate_ingest_forgotten_series_total")
+                     .Help("Series forgotten because their records moved to another replica.")
+                     .Register(registry)) {
   // Present from the start, so dashboards and alerts see zeros rather than nothing.
   parse_errors_.Add({{"format", "docker"}});
   parse_errors_.Add({{"format", "cri"}});
@@ -201,6 +206,43 @@ void Ingest::Deliver(std::string_view source, core::LocalCounts& counts,
   }
   if (stats.truncated)
     truncated_.Add({{"source", s}}).Increment(static_cast<double>(stats.truncated));
+}
+
+void Ingest::DeliverReplayed(std::string_view source, core::LocalCounts& counts,
+                             core::TimePoint at) {
+  (void)source;
+  store_.MergeAt(counts, at);
+}
+
+void Ingest::Forget(std::string_view source,
+                    const std::vector<std::pair<std::string, std::string>>& deployments) {
+  std::size_t series = store_.Forget(deployments);
+  forgotten_.Add({{"source", std::string(source)}}).Increment(static_cast<double>(series));
+  std::lock_guard lock(handovers_mu_);
+  for (const auto& d : deployments) handovers_.erase(d);
+}
+
+void Ingest::TookOver(const std::string& ns, const std::string& deployment,
+                      const ingest::Handover& handover) {
+  std::lock_guard lock(handovers_mu_);
+  handovers_[{ns, deployment}] = handover;
+  // Older than the horizon, a handover no longer shows in any window: pruned now and then, not
+  // on every call, so a rebalance of many deployments stays linear.
+  if (handovers_.size() >= prune_handovers_at_) {
+    core::TimePoint oldest = handover.at - store_.options().horizon;
+    std::erase_if(handovers_, [oldest](const auto& h) { return h.second.at < oldest; });
+    prune_handovers_at_ = std::max<std::size_t>(1024, 2 * handovers_.size());
+  }
+}
+
+ingest::Handovers Ingest::handovers() const {
+  core::TimePoint oldest = store_.LastTick() - store_.options().horizon;
+  std::lock_guard lock(handovers_mu_);
+  ingest::Handovers out;
+  for (const auto& [d, h] : handovers_) {
+    if (h.at >= oldest) out.emplace(d, h);
+  }
+  return out;
 }
 
 void Ingest::InstallPush(const std::string& name, const core::HttpSourceConfig& http,
@@ -275,7 +317,8 @@ core::Status Ingest::Configure(const core::Config& config, server::HttpServer& s
       if (!s) return core::Error{"source " + source.name + ": " + s.error()};
       sources_.push_back(std::move(s).value());
     } else if (const auto* kafka = std::get_if<core::KafkaSourceConfig>(&source.spec)) {
-      auto s = ingest::MakeKafkaSource(source.name, *kafka, classify, registry_);
+      auto s = ingest::MakeKafkaSource(source.name, *kafka, classify, registry_,
+                                       store_.options().horizon);
       if (!s) return core::Error{"source " + source.name + ": " + s.error()};
       sources_.push_back(std::move(s).value());
     } else if (const auto* scrape = std::get_if<core::ScrapeSourceConfig>(&source.spec)) {

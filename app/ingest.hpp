@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,15 @@ class Ingest final : public ingest::RecordSink {
 
   void Deliver(std::string_view source, core::LocalCounts& counts,
                const ingest::IngestStats& stats) override;
+  void DeliverReplayed(std::string_view source, core::LocalCounts& counts,
+                       core::TimePoint at) override;
+  void Forget(std::string_view source,
+              const std::vector<std::pair<std::string, std::string>>& deployments) override;
+  void TookOver(const std::string& ns, const std::string& deployment,
+                const ingest::Handover& handover) override;
+  // Deployments taken over within the window store's horizon, so still in partial windows or
+  // rebuilt ones.
+  ingest::Handovers handovers() const;
 
  private:
   void InstallPush(const std::string& name, const core::HttpSourceConfig& http,
@@ -59,6 +69,10 @@ class Ingest final : public ingest::RecordSink {
   prometheus::Family<prometheus::Counter>& truncated_;
   prometheus::Family<prometheus::Counter>& refused_;
   prometheus::Family<prometheus::Gauge>& inflight_;
+  prometheus::Family<prometheus::Counter>& forgotten_;
+  mutable std::mutex handovers_mu_;
+  ingest::Handovers handovers_;
+  std::size_t prune_handovers_at_ = 1024;
   std::vector<std::unique_ptr<ingest::Source>> sources_;
   std::vector<std::shared_ptr<ingest::PushIngester>> pushers_;
   bool started_ = false;

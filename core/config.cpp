@@ -274,6 +274,7 @@ void ReadSource(ConfigReader& reader, const YAML::Node& node, const std::string&
     if (auto v = k->Int("batch_size", 1, 1'000'000)) c.batch_size = static_cast<int>(*v);
     ReadLabels(*k, "header_names", c.header_names);
     ReadLabels(*k, "labels", c.labels);
+    if (auto v = k->Bool("rewind_on_assign")) c.rewind_on_assign = *v;
     k->Finish();
     source.name = "kafka-" + std::to_string(index + 1);
     source.spec = std::move(c);

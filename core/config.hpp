@@ -105,6 +105,10 @@ struct KafkaSourceConfig {
   // Message headers that name a record's namespace, deployment and version.
   StaticLabels header_names = {"namespace", "deployment", "version"};
   StaticLabels labels;
+  // On a partition assigned to this member, rebuild the windows of its deployments from the
+  // records the log still holds (from where the last owner's window began), instead of starting
+  // them empty.
+  bool rewind_on_assign = false;
 
   bool operator==(const KafkaSourceConfig&) const = default;
 };

@@ -53,6 +53,10 @@ class LocalCounts {
     return it->second;
   }
 
+  // The namespace and deployment of the series At returned last; empty after a Drain.
+  std::string_view last_ns() const { return last_parts_[0]; }
+  std::string_view last_deployment() const { return last_parts_[1]; }
+
   bool empty() const { return map_.empty(); }
   std::size_t size() const { return map_.size(); }
 

@@ -11,10 +11,13 @@
 #include <atomic>
 #include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string_view>
 #include <thread>
 #include <utility>
@@ -46,26 +49,45 @@ constexpr auto kCommitWait = std::chrono::seconds(10);
 constexpr auto kStopWait = std::chrono::seconds(10);
 // librdkafka's statistics carry the consumer lag per partition.
 constexpr const char* kDefaultStatsIntervalMs = "5000";
+// Committed with each offset: where in the partition the window horizon begins, so the next
+// owner can rebuild the windows from there.
+constexpr std::string_view kWindowStartMetadata = "obsgate:window_start=";
+// The log positions of a window's start are kept per this fraction of the horizon.
+constexpr int kStretchesPerHorizon = 60;
+
+// The window start an obsgate commit carries in its metadata; -1 when there is none.
+std::int64_t WindowStartOf(const rd_kafka_topic_partition_t& committed) {
+  std::string_view metadata(static_cast<const char*>(committed.metadata),
+                            committed.metadata != nullptr ? committed.metadata_size : 0);
+  if (metadata.substr(0, kWindowStartMetadata.size()) != kWindowStartMetadata) return -1;
+  metadata.remove_prefix(kWindowStartMetadata.size());
+  std::int64_t offset = 0;
+  if (metadata.empty() || metadata.size() > 18) return -1;
+  for (char c : metadata) {
+    if (c < '0' || c > '9') return -1;
+    offset = offset * 10 + (c - '0');
+  }
+  return offset;
+}
 
 // Why a message or an operation failed, as the `reason` label of obsgate_kafka_errors_total.
 enum class Reason {
-  kEmpty,        // no value, or only a line end
-  kBinary,       // contains NUL bytes: no log line
-  kTooLarge,     // over kMaxMessageBytes
-  kMalformed,    // a docker or CRI frame that does not parse
-  kConsume,      // the consumer reported an error for a partition (unknown topic, ...)
-  kTransport,    // brokers unreachable
-  kAuth,         // authentication or TLS failed
-  kBroker,       // any other client error
-  kFatal,        // the client cannot continue
-  kCommit,       // an offset commit failed
-  kOffsetStore,  // offsets of counted messages could not be stored
-  kRebalance,    // assignment failed
+  kEmpty,      // no value, or only a line end
+  kBinary,     // contains NUL bytes: no log line
+  kTooLarge,   // over kMaxMessageBytes
+  kMalformed,  // a docker or CRI frame that does not parse
+  kConsume,    // the consumer reported an error for a partition (unknown topic, ...)
+  kTransport,  // brokers unreachable
+  kAuth,       // authentication or TLS failed
+  kBroker,     // any other client error
+  kFatal,      // the client cannot continue
+  kCommit,     // an offset commit failed
+  kRebalance,  // assignment failed
   kCount
 };
 constexpr std::array<const char*, static_cast<std::size_t>(Reason::kCount)> kReasonNames = {
-    "empty", "binary", "too_large", "malformed", "consume",      "transport",
-    "auth",  "broker", "fatal",     "commit",    "offset_store", "rebalance"};
+    "empty", "binary", "too_large", "malformed", "consume",  "transport",
+    "auth",  "broker", "fatal",     "commit",    "rebalance"};
 
 bool IsSecretKey(std::string_view key) {
   std::string lower(key);
@@ -157,7 +179,8 @@ class LogLimiter {
 class KafkaSource final : public Source {
  public:
   KafkaSource(std::string name, const core::KafkaSourceConfig& config, ConfHandle conf,
-              std::unique_ptr<LineCounter> counter, prometheus::Registry& registry)
+              std::unique_ptr<LineCounter> counter, std::unique_ptr<LineCounter> replay_counter,
+              core::Duration horizon, prometheus::Registry& registry)
       : name_(std::move(name)),
         properties_(config.properties),
         topics_(config.topics),
@@ -166,8 +189,14 @@ class KafkaSource final : public Source {
         commit_interval_(config.commit_interval),
         header_names_(config.header_names),
         labels_{config.labels.ns, config.labels.deployment, config.labels.version},
+        rewind_(config.rewind_on_assign),
+        horizon_(horizon),
+        stretch_ms_(std::max<std::int64_t>(
+            1, std::chrono::duration_cast<std::chrono::milliseconds>(horizon).count() /
+                   kStretchesPerHorizon)),
         conf_(std::move(conf)),
         counter_(std::move(counter)),
+        replay_counter_(std::move(replay_counter)),
         messages_(prometheus::BuildCounter()
                       .Name("obsgate_kafka_messages_total")
                       .Help("Kafka messages received, rejected ones included.")
@@ -180,7 +209,21 @@ class KafkaSource final : public Source {
         lag_family_(prometheus::BuildGauge()
                         .Name("obsgate_kafka_consumer_lag")
                         .Help("Messages in an assigned partition not yet consumed by this source.")
-                        .Register(registry)) {
+                        .Register(registry)),
+        owned_family_(prometheus::BuildGauge()
+                          .Name("obsgate_kafka_owned_partitions")
+                          .Help("1 for each partition assigned to this replica's source.")
+                          .Register(registry)),
+        replayed_(prometheus::BuildCounter()
+                      .Name("obsgate_kafka_replayed_messages_total")
+                      .Help("Messages read again to rebuild windows of partitions taken over.")
+                      .Register(registry)
+                      .Add({{"source", name_}})),
+        unkeyed_(prometheus::BuildCounter()
+                     .Name("obsgate_kafka_unkeyed_messages_total")
+                     .Help("Messages whose key is not the namespace/deployment they count for.")
+                     .Register(registry)
+                     .Add({{"source", name_}})) {
     // Created up front so every reason is exported, at 0 until it happens.
     for (std::size_t i = 0; i < errors_.size(); ++i) {
       errors_[i] = &errors_family_.Add({{"source", name_}, {"reason", kReasonNames[i]}});
@@ -193,7 +236,16 @@ class KafkaSource final : public Source {
   const std::string& name() const override { return name_; }
 
  private:
-  // One assigned partition: its line joining and what to store once the counts are delivered.
+  // What a replica knows of a partition's deployments: kept across an eager rebalance that gives
+  // the partition back to it, forgotten when it goes elsewhere.
+  struct Share {
+    std::set<std::pair<std::string, std::string>> deployments;  // (ns, deployment) counted from it
+    // The first offset of each stretch of time in it, oldest first: the log position of a
+    // window's start, committed for the next owner.
+    std::deque<std::pair<std::int64_t, std::int64_t>> starts;  // (stretch, offset)
+    std::int64_t window_start = -1;  // as committed by the last owner, until starts knows better
+  };
+  // One assigned partition: its line joining and what to commit once the counts are delivered.
   struct Partition {
     Partition(std::string t, std::int32_t p, Format format)
         : topic(std::move(t)), partition(p), stream(format, std::string()) {}
@@ -201,8 +253,18 @@ class KafkaSource final : public Source {
     std::int32_t partition;
     LogStream stream;
     std::int64_t next_offset = RD_KAFKA_OFFSET_INVALID;  // after the last message counted
-    bool to_store = false;
+    std::int64_t delivered = RD_KAFKA_OFFSET_INVALID;    // after the last message delivered
+    bool counted = false;                                // next_offset moved since the last Flush
+    bool to_commit = false;                              // delivered moved since the last commit
+    std::int64_t replay_until = -1;  // offsets below this are replayed into past windows
+    core::TimePoint assigned_at;
+    bool rebuilt = false;  // its deployments' windows are rebuilt from the log
+    Share share;
+    // The deployment of the message before, so most messages skip the set.
+    std::string last_ns, last_deployment;
+    bool has_last = false;
     prometheus::Gauge* lag = nullptr;
+    prometheus::Gauge* owned = nullptr;
   };
   using PartitionKey = std::pair<std::string, std::int32_t>;
 
@@ -211,16 +273,29 @@ class KafkaSource final : public Source {
   void Count(const rd_kafka_message_t& m);
   void Reject(Reason reason, std::size_t bytes);
   void ReadHeaders(const rd_kafka_message_t& m);
-  // Hands the counts to the sink, then stores the offsets of what they include.
+  // Remembers where in the partition the stretch of `m`'s time begins.
+  void NoteStart(Partition& p, const rd_kafka_message_t& m, core::TimePoint at);
+  // After a message was counted: the deployment it counted for belongs to p's share.
+  void NoteDeployment(Partition& p, const rd_kafka_message_t& m, LineCounter& counter,
+                      bool replayed);
+  // Hands the counts to the sink; what they include may then be committed.
   void Flush();
-  void StoreOffsets();
-  // Commits the stored offsets and waits for the answer, at most kCommitWait and not past the
+  void FlushReplay();
+  // The offsets delivered (all of them, or those changed since the last commit), each with the
+  // partition's window start as its metadata.
+  PartitionList CommitList(bool all);
+  // Commits the delivered offsets and waits for the answer, at most kCommitWait and not past the
   // stop deadline once stopping.
   void CommitAndWait(std::string_view why);
+  // Assigned partitions new to this member: from the offsets their last owner committed, where
+  // to replay from (rewind_on_assign).
+  void Rewind(rd_kafka_topic_partition_list_t* parts, const std::vector<int>& fresh);
+  // Asks the sink to forget these deployments, but those a partition still held counts.
+  void ForgetLeaving(std::set<std::pair<std::string, std::string>> leaving);
   void Close();
   Partition& PartitionFor(const char* topic, std::int32_t partition);
-  // Forgets the partition, its half-joined messages and its lag gauge.
-  void DropPartition(const char* topic, std::int32_t partition);
+  // Forgets the partition, its half-joined messages and its gauges; returns its share.
+  Share DropPartition(const char* topic, std::int32_t partition);
   void DropAllPartitions();
 
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
@@ -260,9 +335,15 @@ class KafkaSource final : public Source {
   const core::Duration commit_interval_;
   const core::StaticLabels header_names_;
   const SourceLabels labels_;
+  const bool rewind_;
+  const core::Duration horizon_;
+  const std::int64_t stretch_ms_;
   ConfHandle conf_;  // validated; copied into the handle at Start
 
   std::unique_ptr<LineCounter> counter_;
+  std::unique_ptr<LineCounter> replay_counter_;  // replayed counts, delivered per second
+  core::TimePoint replay_at_;                    // when replay_counter_'s counts happened
+  std::uint64_t batch_replayed_ = 0;
   RecordSink* sink_ = nullptr;
   KafkaHandle rk_;
   std::thread thread_;
@@ -270,6 +351,10 @@ class KafkaSource final : public Source {
   bool started_ = false;
 
   std::map<PartitionKey, std::unique_ptr<Partition>> partitions_;
+  // Shares of partitions an eager rebalance revoked, until the assignment that follows says
+  // which came back (kept as they are) and which went elsewhere (forgotten).
+  std::map<PartitionKey, Share> leaving_;
+  bool closing_ = false;       // leaving the group to stop: windows stay for a source that follows
   Partition* last_ = nullptr;  // consecutive messages mostly come from one partition
   SourceLabels from_headers_;  // reused per message, so reading headers does not allocate
   std::uint64_t batch_messages_ = 0;
@@ -280,6 +365,9 @@ class KafkaSource final : public Source {
   prometheus::Family<prometheus::Counter>& errors_family_;
   std::array<prometheus::Counter*, static_cast<std::size_t>(Reason::kCount)> errors_{};
   prometheus::Family<prometheus::Gauge>& lag_family_;
+  prometheus::Family<prometheus::Gauge>& owned_family_;
+  prometheus::Counter& replayed_;
+  prometheus::Counter& unkeyed_;
   simdjson::dom::parser stats_parser_;
   LogLimiter limiter_;
 };
@@ -337,9 +425,10 @@ void KafkaSource::Run() {
     Flush();
     if (Clock::now() >= next_commit_) {
       // Asynchronous: a slow coordinator must not stall counting; OnCommitted sees the result.
-      rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), nullptr, 1);
-      if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-        OnCommitted(err);
+      PartitionList offsets = CommitList(false);
+      if (offsets->cnt > 0) {
+        rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), offsets.get(), 1);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) OnCommitted(err);
       }
       next_commit_ = Clock::now() + commit_interval_;
     }
@@ -372,12 +461,27 @@ void KafkaSource::ConsumeBatch() {
 }
 
 void KafkaSource::Count(const rd_kafka_message_t& m) {
-  ++batch_messages_;
   Partition& p = PartitionFor(rd_kafka_topic_name(m.rkt), m.partition);
-  p.next_offset = m.offset + 1;
-  p.to_store = true;
+  // Below the committed offset: counted by the last owner already, read again only so this
+  // member's windows hold them too, at the time they happened. Never committed again.
+  const bool replayed = m.offset < p.replay_until;
+  core::TimePoint at = core::SystemClock().Now();
+  if (std::int64_t ms = rd_kafka_message_timestamp(&m, nullptr); ms >= 0) {
+    at = core::TimePoint(std::chrono::milliseconds(ms));
+  }
+  NoteStart(p, m, at);
+  if (replayed) {
+    ++batch_replayed_;
+  } else {
+    ++batch_messages_;
+    p.next_offset = m.offset + 1;
+    p.counted = true;
+  }
 
   std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
+  bool bad = value.empty() || value == "\n" || value == "\r\n" || value.size() > kMaxMessageBytes ||
+             std::memchr(value.data(), '\0', value.size()) != nullptr;
+  if (bad && replayed) return;  // rejected, and counted as such, by the last owner
   if (value.empty() || value == "\n" || value == "\r\n")
     return Reject(Reason::kEmpty, value.size());
   if (value.size() > kMaxMessageBytes) return Reject(Reason::kTooLarge, value.size());
@@ -385,14 +489,74 @@ void KafkaSource::Count(const rd_kafka_message_t& m) {
     return Reject(Reason::kBinary, value.size());
   }
   ReadHeaders(m);
-  IngestStats& stats = counter_->stats();
+  LineCounter& counter = replayed ? *replay_counter_ : *counter_;
+  if (replayed) {
+    // Delivered per second of the records' own time, so each lands in the windows it belongs to.
+    core::TimePoint second = std::chrono::floor<std::chrono::seconds>(at);
+    if (second != replay_at_) {
+      FlushReplay();
+      replay_at_ = second;
+    }
+  }
+  IngestStats& stats = counter.stats();
   std::uint64_t frame_errors = stats.docker_errors + stats.cri_errors;
   // Headers stand where a log path would: they name the record before its JSON fields do.
   if (auto message = p.stream.Frame(value, stats)) {
-    counter_->Count(message->text, from_headers_, labels_);
-  } else if (stats.docker_errors + stats.cri_errors != frame_errors) {
+    counter.Count(message->text, from_headers_, labels_);
+    NoteDeployment(p, m, counter, replayed);
+  } else if (stats.docker_errors + stats.cri_errors != frame_errors && !replayed) {
     CountError(Reason::kMalformed);
   }
+}
+
+void KafkaSource::NoteStart(Partition& p, const rd_kafka_message_t& m, core::TimePoint at) {
+  std::int64_t ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(at.time_since_epoch()).count();
+  std::int64_t stretch = ms / stretch_ms_;
+  auto& starts = p.share.starts;
+  if (starts.empty() || stretch > starts.back().first) starts.emplace_back(stretch, m.offset);
+  // Keep the stretch the horizon begins in, and what follows it.
+  std::int64_t horizon_ms = std::chrono::duration_cast<std::chrono::milliseconds>(horizon_).count();
+  std::int64_t oldest = (ms - horizon_ms) / stretch_ms_;
+  while (starts.size() > 1 && starts[1].first <= oldest) starts.pop_front();
+}
+
+void KafkaSource::NoteDeployment(Partition& p, const rd_kafka_message_t& m, LineCounter& counter,
+                                 bool replayed) {
+  std::string_view ns = counter.counts().last_ns();
+  std::string_view deployment = counter.counts().last_deployment();
+  if (deployment == core::kUnknown) return;  // nothing to check a key against, or to hand over
+  if (!replayed) {
+    // Records keyed by namespace/deployment keep each deployment in one partition, so on one
+    // replica; any other key may split a deployment's windows over several.
+    std::string_view key(static_cast<const char*>(m.key), m.key != nullptr ? m.key_len : 0);
+    bool keyed = ns.empty() ? key == deployment
+                            : key.size() == ns.size() + 1 + deployment.size() &&
+                                  key.substr(0, ns.size()) == ns && key[ns.size()] == '/' &&
+                                  key.substr(ns.size() + 1) == deployment;
+    std::uint64_t held_back = 0;
+    if (!keyed && (unkeyed_.Increment(), limiter_.Allow("unkeyed", held_back))) {
+      log::Warn(
+          "kafka records are not keyed by namespace/deployment; with several replicas in the "
+          "group one deployment's counts may be split between them",
+          {{"source", name_},
+           {"partition", p.partition},
+           {"deployment", std::string(ns) + "/" + std::string(deployment)},
+           {"key", std::string(key.substr(0, 64))},
+           {"suppressed", held_back}});
+    }
+  }
+  if (p.has_last && p.last_deployment == deployment && p.last_ns == ns) return;
+  p.has_last = true;
+  p.last_ns.assign(ns);
+  p.last_deployment.assign(deployment);
+  if (!p.share.deployments.emplace(p.last_ns, p.last_deployment).second) return;
+  // First seen in this partition since it was assigned. Replayed, its windows here are stale
+  // (this member held the partition before, or a reload kept them): they are rebuilt whole.
+  if (replayed) sink_->Forget(name_, {{p.last_ns, p.last_deployment}});
+  sink_->TookOver(p.last_ns, p.last_deployment,
+                  Handover{name_ + " " + p.topic + "[" + std::to_string(p.partition) + "]",
+                           p.assigned_at, p.rebuilt});
 }
 
 void KafkaSource::Reject(Reason reason, std::size_t bytes) {
@@ -426,38 +590,58 @@ void KafkaSource::Flush() {
     messages_.Increment(static_cast<double>(batch_messages_));
     batch_messages_ = 0;
   }
+  FlushReplay();
   IngestStats& stats = counter_->stats();
   if (!counter_->counts().empty() || stats.bytes != 0) {
     sink_->Deliver(name_, counter_->counts(), stats);
     stats = IngestStats{};
   }
-  StoreOffsets();
+  for (auto& [key, p] : partitions_) {
+    if (!p->counted) continue;
+    p->delivered = p->next_offset;
+    p->counted = false;
+    p->to_commit = true;
+  }
 }
 
-void KafkaSource::StoreOffsets() {
+void KafkaSource::FlushReplay() {
+  if (batch_replayed_ != 0) {
+    replayed_.Increment(static_cast<double>(batch_replayed_));
+    batch_replayed_ = 0;
+  }
+  if (!replay_counter_->counts().empty()) {
+    sink_->DeliverReplayed(name_, replay_counter_->counts(), replay_at_);
+  }
+  replay_counter_->stats() = IngestStats{};  // the last owner counted these lines and bytes
+}
+
+PartitionList KafkaSource::CommitList(bool all) {
   PartitionList offsets = NewPartitionList(static_cast<int>(partitions_.size()));
   for (auto& [key, p] : partitions_) {
-    if (!p->to_store) continue;
-    rd_kafka_topic_partition_list_add(offsets.get(), p->topic.c_str(), p->partition)->offset =
-        p->next_offset;
-    p->to_store = false;
+    if (p->delivered < 0 || (!all && !p->to_commit)) continue;
+    rd_kafka_topic_partition_t* tp =
+        rd_kafka_topic_partition_list_add(offsets.get(), p->topic.c_str(), p->partition);
+    tp->offset = p->delivered;
+    std::int64_t start =
+        p->share.starts.empty() ? p->share.window_start : p->share.starts.front().second;
+    if (start >= 0) {
+      std::string metadata = std::string(kWindowStartMetadata) + std::to_string(start);
+      // The list frees it with the list.
+      tp->metadata = std::malloc(metadata.size());
+      std::memcpy(tp->metadata, metadata.data(), metadata.size());
+      tp->metadata_size = metadata.size();
+    }
+    p->to_commit = false;
   }
-  if (offsets->cnt == 0) return;
-  rd_kafka_resp_err_t err = rd_kafka_offsets_store(rk_.get(), offsets.get());
-  bool failed = err != RD_KAFKA_RESP_ERR_NO_ERROR;
-  for (int i = 0; i < offsets->cnt && !failed; ++i) failed = offsets->elems[i].err != 0;
-  if (failed) {
-    // Only partitions no longer assigned refuse; their new owner reads them again.
-    CountError(Reason::kOffsetStore);
-    LogLimited(log::Level::kWarn, Reason::kOffsetStore, "kafka offsets not stored",
-               rd_kafka_err2str(err));
-  }
+  return offsets;
 }
 
 void KafkaSource::CommitAndWait(std::string_view why) {
+  PartitionList offsets = CommitList(true);
+  if (offsets->cnt == 0) return;
   QueueHandle queue(rd_kafka_queue_new(rk_.get()));
   rd_kafka_resp_err_t err =
-      rd_kafka_commit_queue(rk_.get(), nullptr, queue.get(), nullptr, nullptr);
+      rd_kafka_commit_queue(rk_.get(), offsets.get(), queue.get(), nullptr, nullptr);
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     Clock::time_point until = std::min(stop_deadline_, Clock::now() + kCommitWait);
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
@@ -472,6 +656,7 @@ void KafkaSource::CommitAndWait(std::string_view why) {
 }
 
 void KafkaSource::Close() {
+  closing_ = true;
   // Closing leaves the group, so the partitions move at once instead of after the session
   // timeout; the revocation it triggers runs OnRebalance on this thread, through `queue`.
   QueueHandle queue(rd_kafka_queue_new(rk_.get()));
@@ -509,12 +694,16 @@ KafkaSource::Partition& KafkaSource::PartitionFor(const char* topic, std::int32_
   return *last_;
 }
 
-void KafkaSource::DropPartition(const char* topic, std::int32_t partition) {
+KafkaSource::Share KafkaSource::DropPartition(const char* topic, std::int32_t partition) {
   auto it = partitions_.find(PartitionKey(topic, partition));
-  if (it == partitions_.end()) return;
-  if (it->second->lag != nullptr) lag_family_.Remove(it->second->lag);
-  if (last_ == it->second.get()) last_ = nullptr;
+  if (it == partitions_.end()) return {};
+  Partition& p = *it->second;
+  if (p.lag != nullptr) lag_family_.Remove(p.lag);
+  if (p.owned != nullptr) owned_family_.Remove(p.owned);
+  if (last_ == &p) last_ = nullptr;
+  Share share = std::move(p.share);
   partitions_.erase(it);
+  return share;
 }
 
 void KafkaSource::DropAllPartitions() {
@@ -524,12 +713,90 @@ void KafkaSource::DropAllPartitions() {
   }
 }
 
+void KafkaSource::ForgetLeaving(std::set<std::pair<std::string, std::string>> leaving) {
+  for (const auto& [key, p] : partitions_) {
+    for (const auto& d : p->share.deployments) leaving.erase(d);
+  }
+  if (closing_ || leaving.empty()) return;
+  log::Info("kafka partitions moved to another member; their deployments' windows are forgotten",
+            {{"source", name_}, {"deployments", static_cast<std::int64_t>(leaving.size())}});
+  sink_->Forget(name_, {leaving.begin(), leaving.end()});
+}
+
+void KafkaSource::Rewind(rd_kafka_topic_partition_list_t* parts, const std::vector<int>& fresh) {
+  PartitionList committed = NewPartitionList(static_cast<int>(fresh.size()));
+  for (int i : fresh) {
+    rd_kafka_topic_partition_list_add(committed.get(), parts->elems[i].topic,
+                                      parts->elems[i].partition);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_committed(
+      rk_.get(), committed.get(),
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(kCommitWait).count()));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    CountError(Reason::kRebalance);
+    log::Warn("kafka committed offsets unknown; windows of the partitions taken over start empty",
+              {{"source", name_}, {"error", rd_kafka_err2str(err)}});
+    return;
+  }
+  std::int64_t replayed = 0, empty = 0;
+  for (int i = 0; i < committed->cnt; ++i) {
+    const rd_kafka_topic_partition_t& c = committed->elems[i];
+    Partition& p = PartitionFor(c.topic, c.partition);
+    std::int64_t start = c.err == RD_KAFKA_RESP_ERR_NO_ERROR ? WindowStartOf(c) : -1;
+    if (c.err != RD_KAFKA_RESP_ERR_NO_ERROR || c.offset < 0) {
+      // Never committed: everything the log holds is new, and counted as it is read.
+      ++empty;
+      continue;
+    }
+    if (start < 0 || start > c.offset) {
+      ++empty;  // committed without a window start: by something other than obsgate
+      continue;
+    }
+    p.share.window_start = start;
+    p.rebuilt = true;
+    if (start == c.offset) continue;
+    p.replay_until = c.offset;
+    for (int j : fresh) {
+      if (parts->elems[j].partition == c.partition &&
+          std::strcmp(parts->elems[j].topic, c.topic) == 0) {
+        parts->elems[j].offset = start;
+      }
+    }
+    replayed += c.offset - start;
+  }
+  log::Info("kafka partitions taken over; replaying their records since the window start",
+            {{"source", name_},
+             {"partitions", static_cast<std::int64_t>(fresh.size())},
+             {"messages", replayed},
+             {"without_window_start", empty}});
+}
+
 void KafkaSource::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
   bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk_.get()), "COOPERATIVE") == 0;
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    core::TimePoint now = core::SystemClock().Now();
+    std::vector<int> fresh;
     for (int i = 0; i < parts->cnt; ++i) {
-      PartitionFor(parts->elems[i].topic, parts->elems[i].partition);
+      Partition& p = PartitionFor(parts->elems[i].topic, parts->elems[i].partition);
+      p.assigned_at = now;
+      p.owned = &owned_family_.Add(
+          {{"source", name_}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}});
+      p.owned->Set(1);
+      auto back = leaving_.find(PartitionKey(p.topic, p.partition));
+      if (back != leaving_.end()) {
+        // Given back by an eager rebalance: nobody counted it meanwhile, the windows hold.
+        p.share = std::move(back->second);
+        leaving_.erase(back);
+      } else if (rewind_) {
+        fresh.push_back(i);
+      }
     }
+    std::set<std::pair<std::string, std::string>> gone;
+    for (auto& [key, share] : leaving_)
+      gone.insert(share.deployments.begin(), share.deployments.end());
+    leaving_.clear();
+    ForgetLeaving(std::move(gone));
+    if (!fresh.empty()) Rewind(parts, fresh);
     log::Info("kafka partitions assigned",
               {{"source", name_}, {"partitions", parts->cnt}, {"cooperative", cooperative}});
     rd_kafka_resp_err_t assign_err = RD_KAFKA_RESP_ERR_NO_ERROR;
@@ -558,13 +825,28 @@ void KafkaSource::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_
   // Half-joined messages are dropped, not counted: the next owner starts after their first pieces
   // and counts each once, from its final piece alone.
   if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS && cooperative && parts != nullptr) {
+    std::set<std::pair<std::string, std::string>> gone;
     for (int i = 0; i < parts->cnt; ++i) {
-      DropPartition(parts->elems[i].topic, parts->elems[i].partition);
+      Share share = DropPartition(parts->elems[i].topic, parts->elems[i].partition);
+      gone.insert(share.deployments.begin(), share.deployments.end());
     }
+    ForgetLeaving(std::move(gone));
     ErrorHandle e(rd_kafka_incremental_unassign(rk_.get(), parts));
     return;
   }
-  DropAllPartitions();
+  std::set<std::pair<std::string, std::string>> gone;
+  while (!partitions_.empty()) {
+    Partition& p = *partitions_.begin()->second;
+    PartitionKey key(p.topic, p.partition);
+    Share share = DropPartition(p.topic.c_str(), p.partition);
+    if (lost) {
+      gone.insert(share.deployments.begin(), share.deployments.end());
+    } else {
+      // Eager: every partition is revoked; the assignment that follows says which come back.
+      leaving_[key] = std::move(share);
+    }
+  }
+  ForgetLeaving(std::move(gone));
   if (err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     CountError(Reason::kRebalance);
     LogLimited(log::Level::kWarn, Reason::kRebalance, "kafka rebalance failed",
@@ -659,7 +941,8 @@ void KafkaSource::LogLimited(log::Level level, Reason kind, std::string_view msg
 core::Result<std::unique_ptr<Source>> MakeKafkaSource(std::string name,
                                                       const core::KafkaSourceConfig& config,
                                                       const ClassifyOptions& classify,
-                                                      prometheus::Registry& registry) {
+                                                      prometheus::Registry& registry,
+                                                      core::Duration horizon) {
   auto fail = [&name](const std::string& what) {
     return core::Error{"kafka source \"" + name + "\": " + what};
   };
@@ -707,8 +990,11 @@ core::Result<std::unique_ptr<Source>> MakeKafkaSource(std::string name,
 
   auto counter = LineCounter::Create(classify);
   if (!counter) return fail(counter.error());
-  return std::unique_ptr<Source>(new KafkaSource(std::move(name), config, std::move(conf),
-                                                 std::move(counter).value(), registry));
+  auto replay_counter = LineCounter::Create(classify);
+  if (!replay_counter) return fail(replay_counter.error());
+  return std::unique_ptr<Source>(
+      new KafkaSource(std::move(name), config, std::move(conf), std::move(counter).value(),
+                      std::move(replay_counter).value(), horizon, registry));
 }
 
 }  // namespace obsgate::ingest

@@ -211,7 +211,8 @@ class KafkaSourceTest : public ::testing::Test {
     return c;
   }
   std::unique_ptr<Source> Make(const std::string& name, const core::KafkaSourceConfig& config) {
-    auto source = MakeKafkaSource(name, config, ClassifyOptions{}, registry_);
+    auto source =
+        MakeKafkaSource(name, config, ClassifyOptions{}, registry_, std::chrono::hours(1));
     EXPECT_TRUE(source.ok()) << source.error();
     if (!source.ok()) return nullptr;
     return std::move(source).value();
@@ -548,7 +549,7 @@ class KafkaConfigTest : public ::testing::Test {
     c.brokers = "127.0.0.1:1";
     c.topics = {kTopic};
     c.properties = std::move(properties);
-    return MakeKafkaSource("kafka-1", c, ClassifyOptions{}, registry_);
+    return MakeKafkaSource("kafka-1", c, ClassifyOptions{}, registry_, std::chrono::hours(1));
   }
   prometheus::Registry registry_;
 };
