@@ -244,6 +244,9 @@ class KafkaSource final : public Source {
     // window's start, committed for the next owner.
     std::deque<std::pair<std::int64_t, std::int64_t>> starts;  // (stretch, offset)
     std::int64_t window_start = -1;  // as committed by the last owner, until starts knows better
+    // After the last message delivered: where to go on when the partition comes back, whatever
+    // the commit at its revocation achieved.
+    std::int64_t delivered = RD_KAFKA_OFFSET_INVALID;
   };
   // One assigned partition: its line joining and what to commit once the counts are delivered.
   struct Partition {
@@ -253,7 +256,6 @@ class KafkaSource final : public Source {
     std::int32_t partition;
     LogStream stream;
     std::int64_t next_offset = RD_KAFKA_OFFSET_INVALID;  // after the last message counted
-    std::int64_t delivered = RD_KAFKA_OFFSET_INVALID;    // after the last message delivered
     bool counted = false;                                // next_offset moved since the last Flush
     bool to_commit = false;                              // delivered moved since the last commit
     std::int64_t replay_until = -1;  // offsets below this are replayed into past windows
@@ -598,7 +600,7 @@ void KafkaSource::Flush() {
   }
   for (auto& [key, p] : partitions_) {
     if (!p->counted) continue;
-    p->delivered = p->next_offset;
+    p->share.delivered = p->next_offset;
     p->counted = false;
     p->to_commit = true;
   }
@@ -618,10 +620,10 @@ void KafkaSource::FlushReplay() {
 PartitionList KafkaSource::CommitList(bool all) {
   PartitionList offsets = NewPartitionList(static_cast<int>(partitions_.size()));
   for (auto& [key, p] : partitions_) {
-    if (p->delivered < 0 || (!all && !p->to_commit)) continue;
+    if (p->share.delivered < 0 || (!all && !p->to_commit)) continue;
     rd_kafka_topic_partition_t* tp =
         rd_kafka_topic_partition_list_add(offsets.get(), p->topic.c_str(), p->partition);
-    tp->offset = p->delivered;
+    tp->offset = p->share.delivered;
     std::int64_t start =
         p->share.starts.empty() ? p->share.window_start : p->share.starts.front().second;
     if (start >= 0) {
@@ -743,8 +745,12 @@ void KafkaSource::Rewind(rd_kafka_topic_partition_list_t* parts, const std::vect
     const rd_kafka_topic_partition_t& c = committed->elems[i];
     Partition& p = PartitionFor(c.topic, c.partition);
     std::int64_t start = c.err == RD_KAFKA_RESP_ERR_NO_ERROR ? WindowStartOf(c) : -1;
-    if (c.err != RD_KAFKA_RESP_ERR_NO_ERROR || c.offset < 0) {
+    if (c.err == RD_KAFKA_RESP_ERR_NO_ERROR && c.offset < 0) {
       // Never committed: everything the log holds is new, and counted as it is read.
+      p.rebuilt = true;
+      continue;
+    }
+    if (c.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++empty;
       continue;
     }
@@ -787,6 +793,8 @@ void KafkaSource::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_
         // Given back by an eager rebalance: nobody counted it meanwhile, the windows hold.
         p.share = std::move(back->second);
         leaving_.erase(back);
+        p.rebuilt = true;
+        if (p.share.delivered >= 0) parts->elems[i].offset = p.share.delivered;
       } else if (rewind_) {
         fresh.push_back(i);
       }

@@ -22,6 +22,7 @@
 
 #include "core/counts.hpp"
 #include "ingest/kafka/kafka_handles.hpp"
+#include "tests/ingest/kafka/mock_kafka.hpp"
 #include "tests/support/process.hpp"
 
 namespace obsgate::ingest {
@@ -29,20 +30,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Series = std::tuple<std::string, std::string, std::string>;  // ns, deployment, version
-using Headers = std::vector<std::pair<std::string, std::string>>;
-
-constexpr int kPartitions = 4;
-constexpr const char* kTopic = "logs";
-
-template <typename F>
-bool WaitFor(F done, std::chrono::milliseconds timeout = 60s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
 
 // Sums what a source delivers, per series. Thread-safe, as RecordSink must be.
 class SummingSink : public RecordSink {
@@ -87,110 +74,6 @@ class SummingSink : public RecordSink {
   core::Counts total_;
   IngestStats stats_;
   std::set<std::string> sources_;
-};
-
-// The value of one series of a metric family in `registry`; -1 when it is not there.
-double MetricValue(prometheus::Registry& registry, const std::string& name,
-                   const std::map<std::string, std::string>& labels) {
-  for (const prometheus::MetricFamily& family : registry.Collect()) {
-    if (family.name != name) continue;
-    for (const prometheus::ClientMetric& metric : family.metric) {
-      std::map<std::string, std::string> have;
-      for (const prometheus::ClientMetric::Label& l : metric.label) have[l.name] = l.value;
-      bool match = true;
-      for (const auto& [k, v] : labels) match = match && have.count(k) != 0 && have[k] == v;
-      if (!match) continue;
-      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
-                                                          : metric.counter.value;
-    }
-  }
-  return -1;
-}
-
-// A cluster of in-process brokers with one topic, and a producer writing to it over TCP.
-class MockKafka {
- public:
-  explicit MockKafka(int brokers = 3) {
-    char errstr[512];
-    ConfHandle conf(rd_kafka_conf_new());
-    // The handle the mock cluster hangs off; it sends nothing itself.
-    holder_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), errstr, sizeof errstr));
-    if (holder_) conf.release();
-    cluster_ = rd_kafka_mock_cluster_new(holder_.get(), brokers);
-    bootstraps_ = rd_kafka_mock_cluster_bootstraps(cluster_);
-    rd_kafka_mock_topic_create(cluster_, kTopic, kPartitions, 1);
-
-    ConfHandle pconf(rd_kafka_conf_new());
-    rd_kafka_conf_set(pconf.get(), "bootstrap.servers", bootstraps_.c_str(), errstr, sizeof errstr);
-    rd_kafka_conf_set(pconf.get(), "message.max.bytes", "4000000", errstr, sizeof errstr);
-    rd_kafka_conf_set(pconf.get(), "linger.ms", "1", errstr, sizeof errstr);
-    // Small batches, so a consumer limited to small fetches really gets few messages each time.
-    rd_kafka_conf_set(pconf.get(), "batch.num.messages", "10", errstr, sizeof errstr);
-    rd_kafka_conf_set_opaque(pconf.get(), this);
-    rd_kafka_conf_set_dr_msg_cb(pconf.get(),
-                                [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-                                  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
-                                    ++static_cast<MockKafka*>(opaque)->failed_;
-                                });
-    producer_.reset(rd_kafka_new(RD_KAFKA_PRODUCER, pconf.get(), errstr, sizeof errstr));
-    if (producer_) pconf.release();
-  }
-  ~MockKafka() {
-    producer_.reset();
-    rd_kafka_mock_cluster_destroy(cluster_);
-  }
-
-  const std::string& bootstraps() const { return bootstraps_; }
-  rd_kafka_mock_cluster_t* cluster() { return cluster_; }
-
-  // value == nullptr produces a message without a value (a tombstone).
-  void ProduceBytes(const char* value, std::size_t len, int partition = RD_KAFKA_PARTITION_UA,
-                    const Headers& headers = {}) {
-    rd_kafka_headers_t* hdrs = rd_kafka_headers_new(headers.size());
-    for (const auto& [k, v] : headers) {
-      rd_kafka_header_add(hdrs, k.data(), static_cast<ssize_t>(k.size()), v.data(),
-                          static_cast<ssize_t>(v.size()));
-    }
-    rd_kafka_resp_err_t err;
-    do {
-      err = rd_kafka_producev(
-          producer_.get(), RD_KAFKA_V_TOPIC(kTopic), RD_KAFKA_V_PARTITION(partition),
-          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_VALUE(const_cast<char*>(value), len),
-          RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) rd_kafka_poll(producer_.get(), 10);
-    } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      rd_kafka_headers_destroy(hdrs);  // only a successful producev takes them
-      ADD_FAILURE() << "produce: " << rd_kafka_err2str(err);
-      return;
-    }
-    rd_kafka_poll(producer_.get(), 0);
-  }
-  void Produce(const std::string& value, int partition = RD_KAFKA_PARTITION_UA,
-               const Headers& headers = {}) {
-    ProduceBytes(value.data(), value.size(), partition, headers);
-  }
-  // Waits until every message is acknowledged; true when none failed.
-  bool Flush() {
-    if (rd_kafka_flush(producer_.get(), 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
-    return failed_.load() == 0;
-  }
-  void SetAllBrokers(bool up, int brokers = 3) {
-    for (int id = 1; id <= brokers; ++id) {
-      if (up) {
-        rd_kafka_mock_broker_set_up(cluster_, id);
-      } else {
-        rd_kafka_mock_broker_set_down(cluster_, id);
-      }
-    }
-  }
-
- private:
-  KafkaHandle holder_;
-  rd_kafka_mock_cluster_t* cluster_ = nullptr;
-  std::string bootstraps_;
-  KafkaHandle producer_;
-  std::atomic<int> failed_{0};
 };
 
 class KafkaSourceTest : public ::testing::Test {
