@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "app/alerting.hpp"
+#include "app/cluster.hpp"
 #include "app/deployments_api.hpp"
 #include "app/ingest.hpp"
 #include "app/pipelines.hpp"
@@ -19,6 +20,7 @@
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
 #include "core/version.hpp"
+#include "ha/cluster_wire.hpp"
 #include "ha/leader_election.hpp"
 #include "rollback/controller.hpp"
 #include "rules/rule_engine.hpp"
@@ -145,6 +147,54 @@ void Gateway::InstallRoutes() {
       writes_);
 }
 
+core::Status Gateway::JoinCluster() {
+  using server::Request;
+  using server::Response;
+  if (!config_.cluster.enabled()) return core::Ok{};
+  auto cluster = Cluster::Create(config_.cluster, config_.server.api_token, *registry_);
+  if (!cluster) return core::Error{"cluster: " + cluster.error()};
+  cluster_ = std::move(cluster).value();
+  ingest_->UseCluster(cluster_.get());
+  rollbacks_->controller().ForwardWhenStandingBy(
+      [c = cluster_.get()](const rollback::Candidate& candidate, const rollback::RollbackEvent& e,
+                           const std::string& rule) {
+        c->ForwardRollback(ha::EncodeRollback({c->self(), rule, candidate, e.values}));
+        return std::string("handed to the leader, which decides");
+      });
+  server_->Route(
+      "POST", "/api/v1/cluster/counts", "cluster_counts",
+      [this](const Request& req) {
+        core::LocalCounts counts;
+        if (core::Status s = cluster_->Take(req.body, counts); !s) {
+          return Response::Error(400, s.error());
+        }
+        store_->Merge(counts);
+        return Response::Json(200, "{\"status\":\"success\"}");
+      },
+      writes_);
+  server_->Route(
+      "POST", "/api/v1/cluster/rollbacks", "cluster_rollbacks",
+      [this](const Request& req) {
+        if (!leadership_->leading()) {
+          return Response::Error(409, "standing by; " + leadership_->holder() + " leads");
+        }
+        auto r = ha::DecodeRollback(req.body);
+        if (!r) return Response::Error(400, r.error());
+        std::string verdict =
+            rollbacks_->controller().DecideForwarded(r->candidate, r->rule, r->from, r->values);
+        if (verdict == "standby") {
+          return Response::Error(409, "standing by; " + leadership_->holder() + " leads");
+        }
+        return Response::Json(
+            202, "{\"status\":\"success\",\"verdict\":" + core::JsonQuote(verdict) + "}");
+      },
+      writes_);
+  cluster_->Start([this](core::LocalCounts& counts) { store_->Merge(counts); });
+  log::Info("cluster joined", {{"self", cluster_->self()},
+                               {"peers", static_cast<std::int64_t>(config_.cluster.peers.size())}});
+  return core::Ok{};
+}
+
 void Gateway::UseOrchestrator(std::unique_ptr<rollback::Orchestrator> orchestrator) {
   orchestrator_ = std::move(orchestrator);
 }
@@ -189,6 +239,7 @@ core::Status Gateway::Start() {
     std::lock_guard lock(engine_mu_);
     engine_ = *engine;
   }
+  if (core::Status joined = JoinCluster(); !joined) return joined;
   if (core::Status s = ingest_->Configure(config_, *server_); !s) return s;
   core::Status s = server_->Start();
   if (!s) return s;
@@ -217,7 +268,8 @@ void Gateway::Stop() {
   if (!server_) return;
   bool was_ready = ready_.exchange(false);
   bool clean = server_->Stop(config_.server.shutdown_timeout);
-  ingest_->Stop();  // sources deliver what they counted and write their checkpoints
+  ingest_->Stop();                 // sources deliver what they counted and write their checkpoints
+  if (cluster_) cluster_->Stop();  // what was counted for other replicas goes to them
   if (ticker_.joinable()) {
     {
       std::lock_guard lock(tick_mu_);
@@ -259,10 +311,11 @@ core::Status Gateway::Reload() {
       !(load.config->alerting == config_.alerting) || load.config->data_dir != config_.data_dir ||
       !(load.config->orchestrator == config_.orchestrator) ||
       !(load.config->rollback == config_.rollback) ||
-      !(load.config->leader_election == config_.leader_election)) {
+      !(load.config->leader_election == config_.leader_election) ||
+      !(load.config->cluster == config_.cluster)) {
     log::Warn(
         "listen, server, windows, sources, classify, route, receivers, orchestrator, rollback, "
-        "leader_election and data_dir settings change only on restart",
+        "leader_election, cluster and data_dir settings change only on restart",
         {{"hint", "restart obsgate to apply them"}});
   }
   if (!(load.config->rules == config_.rules) || load.config->rules_given != config_.rules_given) {
@@ -283,6 +336,7 @@ core::Status Gateway::Reload() {
   load.config->orchestrator = config_.orchestrator;
   load.config->rollback = config_.rollback;
   load.config->leader_election = config_.leader_election;
+  load.config->cluster = config_.cluster;
   config_ = std::move(*load.config);
   reload_ok_->Set(1);
   reload_time_->Set(NowSeconds());

@@ -41,6 +41,7 @@ class Orchestrator;
 
 namespace obsgate::app {
 
+class Cluster;
 class Ingest;
 class Alerting;
 class Rollbacks;
@@ -78,6 +79,9 @@ class Gateway {
   void InstallRoutes();
   void TickLoop();
   core::Result<std::shared_ptr<rules::RuleEngine>> MakeEngine(const core::Config& config);
+  // cluster: counts of other replicas' deployments go to them, a standby's rollbacks to the
+  // leader, and this replica takes theirs.
+  core::Status JoinCluster();
 
   std::mutex config_mu_;
   core::Config config_;
@@ -100,6 +104,7 @@ class Gateway {
   // Admits the API calls that change something: server.api_token's check; nullptr without one.
   std::shared_ptr<server::Admission> writes_;
   std::unique_ptr<Ingest> ingest_;
+  std::unique_ptr<Cluster> cluster_;                      // with cluster: only; set by Start()
   std::unique_ptr<rollback::Orchestrator> orchestrator_;  // UseOrchestrator's, until Start()
   std::thread ticker_;
   std::mutex tick_mu_;

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <mutex>
 
+#include "app/cluster.hpp"
 #include "core/json.hpp"
 #include "core/log.hpp"
 #include "ingest/http/push.hpp"
@@ -187,7 +188,23 @@ Ingest::~Ingest() { Stop(); }
 
 void Ingest::Deliver(std::string_view source, core::LocalCounts& counts,
                      const ingest::IngestStats& stats) {
-  store_.Merge(counts);
+  if (cluster_ != nullptr && source == push_source_) {
+    // A load balancer spreads one deployment's pushes over the replicas; its owner counts them
+    // all. Tail, Kafka and scrape are not split this way: replicas tail the same files, share
+    // partitions by the group, and scrape the same targets.
+    thread_local core::LocalCounts mine;
+    counts.Drain([this](const core::SeriesKey& k, const core::Counts& c) {
+      const std::string& owner = cluster_->OwnerOf(k.ns, k.deployment);
+      if (&owner == &cluster_->self()) {
+        mine.At(k.ns, k.deployment, k.version) += c;
+      } else {
+        cluster_->Forward(owner, k, c);
+      }
+    });
+    store_.Merge(mine);
+  } else {
+    store_.Merge(counts);
+  }
   std::string s(source);
   if (stats.lines) lines_.Add({{"source", s}}).Increment(static_cast<double>(stats.lines));
   if (stats.bytes) bytes_.Add({{"source", s}}).Increment(static_cast<double>(stats.bytes));
@@ -312,6 +329,7 @@ core::Status Ingest::Configure(const core::Config& config, server::HttpServer& s
       std::shared_ptr<ingest::PushIngester> shared = std::move(ingester).value();
       pushers_.push_back(shared);
       InstallPush(source.name, *http, shared, server, config.server.max_body_bytes);
+      push_source_ = source.name;
     } else if (const auto* tail = std::get_if<core::TailSourceConfig>(&source.spec)) {
       auto s = ingest::MakeTailSource(source.name, *tail, classify, registry_);
       if (!s) return core::Error{"source " + source.name + ": " + s.error()};

@@ -29,6 +29,8 @@ class PushIngester;
 
 namespace obsgate::app {
 
+class Cluster;
+
 // The gateway's side of ingestion: the sink every source delivers to (it merges counts into the
 // window store and counts lines, bytes and rejections per source), the HTTP push endpoints, and
 // the sources the configuration names. Thread-safe as a sink; Start/Stop from the main thread.
@@ -37,6 +39,9 @@ class Ingest final : public ingest::RecordSink {
   Ingest(rules::WindowStore& store, prometheus::Registry& registry);
   ~Ingest() override;
 
+  // With replicas sharing push (cluster:): the counts of pushed lines whose deployment another
+  // replica owns go to it. Set before Configure.
+  void UseCluster(Cluster* cluster) { cluster_ = cluster; }
   // Builds the push endpoints and sources of `config`; an error names what is wrong.
   core::Status Configure(const core::Config& config, server::HttpServer& server);
   core::Status Start();
@@ -75,6 +80,8 @@ class Ingest final : public ingest::RecordSink {
   std::size_t prune_handovers_at_ = 1024;
   std::vector<std::unique_ptr<ingest::Source>> sources_;
   std::vector<std::shared_ptr<ingest::PushIngester>> pushers_;
+  Cluster* cluster_ = nullptr;
+  std::string push_source_;  // the http source's name: its counts go to their owners
   bool started_ = false;
 };
 

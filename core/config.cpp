@@ -676,6 +676,32 @@ void ReadOrchestrator(ConfigReader& reader, ConfigMap& m, OrchestratorConfig& ou
   }
 }
 
+void ReadCluster(ConfigMap& m, ClusterConfig& c) {
+  if (auto v = m.StringList("peers")) c.peers = std::move(*v);
+  if (c.peers.empty())
+    m.Report("peers", "list every replica's URL, like http://obsgate-0.obsgate:9090");
+  for (std::string& peer : c.peers) {
+    while (peer.size() > 1 && peer.back() == '/') peer.pop_back();
+    if (!IsHttpUrl(peer)) m.Report("peers", "\"" + peer + "\" is not an http(s):// URL");
+  }
+  std::sort(c.peers.begin(), c.peers.end());
+  if (std::adjacent_find(c.peers.begin(), c.peers.end()) != c.peers.end()) {
+    m.Report("peers", "a replica is listed twice");
+  }
+  if (auto v = m.String("self")) {
+    c.self = *v;
+    while (c.self.size() > 1 && c.self.back() == '/') c.self.pop_back();
+  }
+  if (c.self.empty()) {
+    m.Report("self", "name this replica's entry in peers, like http://${POD_NAME}.obsgate:9090");
+  } else if (!c.peers.empty() && !std::binary_search(c.peers.begin(), c.peers.end(), c.self)) {
+    m.Report("self", "\"" + c.self + "\" is not one of peers");
+  }
+  PositiveDuration(m, "forward_interval", c.forward_interval);
+  PositiveDuration(m, "give_up_after", c.give_up_after);
+  m.Finish();
+}
+
 void ReadLeaderElection(ConfigMap& m, const OrchestratorConfig& orchestrator,
                         LeaderElectionConfig& l) {
   l.enabled = true;
@@ -1023,6 +1049,7 @@ ConfigLoad ParseConfig(std::string_view yaml, std::string file, const Env& env) 
     if (auto l = top.Map("leader_election")) {
       ReadLeaderElection(*l, config.orchestrator, config.leader_election);
     }
+    if (auto c = top.Map("cluster")) ReadCluster(*c, config.cluster);
     if (auto v = top.String("external_url")) {
       if (!IsHttpUrl(*v)) top.Report("external_url", "\"" + *v + "\" is not an http(s):// URL");
       config.alerting.external_url = *v;

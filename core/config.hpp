@@ -445,6 +445,21 @@ struct LeaderElectionConfig {
   bool operator==(const LeaderElectionConfig&) const = default;
 };
 
+// Replicas behind one load balancer that share HTTP push: each deployment's counts belong to one
+// replica (rendezvous hashing of namespace/deployment over `peers`); the replica a push reaches
+// forwards the counts of the deployments it does not own to their owners. A standby also hands
+// the rollbacks its rules decide to the leader (leader_election), which alone acts.
+struct ClusterConfig {
+  std::vector<std::string> peers;  // every replica's base URL, this one's included
+  std::string self;                // this replica's entry in peers
+  Duration forward_interval = std::chrono::milliseconds(200);
+  // A peer that takes no counts this long: they are counted here instead, split but not lost.
+  Duration give_up_after = std::chrono::seconds(30);
+
+  bool enabled() const { return !peers.empty(); }
+  bool operator==(const ClusterConfig&) const = default;
+};
+
 struct Config {
   std::string file;  // where it was read from; "<embedded default>" for the built-in one
   ServerConfig server;
@@ -458,6 +473,7 @@ struct Config {
   RollbackConfig rollback;
   std::vector<PipelineConfig> pipelines;  // deploy pipelines, by name
   LeaderElectionConfig leader_election;
+  ClusterConfig cluster;
   // The outbox, silences and other state that must survive a restart; relative to the working
   // directory, like Prometheus's data/.
   std::string data_dir = "data";

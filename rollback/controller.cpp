@@ -159,9 +159,45 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
     e.verdict = "standby";
     e.result = "standby";
     e.message = StandbyMessage();
+    if (forward_) e.message += "; " + forward_(c, e, a.rule);
     Finish(e);
     return;
   }
+  Decide(c, e);
+}
+
+std::string RollbackController::DecideForwarded(
+    Candidate c, const std::string& rule, const std::string& from,
+    std::vector<std::pair<std::string, double>> values) {
+  c.origin = Candidate::Origin::kRule;
+  c.forced = false;
+  // What the other replica saw of its deployments, and what this one sees of its own.
+  Candidate mine;
+  mine.target = c.target;
+  mine.bad_version = c.bad_version;
+  FillPeers(store_, config_, mine);
+  for (PeerTraffic& p : mine.peers) {
+    bool known = false;
+    for (const PeerTraffic& q : c.peers) known = known || q.name == p.name;
+    if (!known) c.peers.push_back(std::move(p));
+  }
+  RollbackEvent e;
+  e.at = clock_.Now();
+  e.target = c.target;
+  e.bad_version = c.bad_version;
+  e.baseline_version = c.baseline_version;
+  e.origin = "rule " + rule + " on " + from;
+  e.values = std::move(values);
+  {
+    std::lock_guard lock(mu_);
+    e.id = NewId(e.at, next_id_++);
+  }
+  if (leading_ && !leading_()) return "standby";
+  Decide(c, e);
+  return e.verdict.empty() ? "duplicate" : e.verdict;
+}
+
+void RollbackController::Decide(const Candidate& c, RollbackEvent& e) {
   Decision d = guard_.Decide(c);
   if (d.verdict == Decision::Verdict::kDuplicate) return;
   e.verdict = VerdictName(d.verdict);
@@ -170,7 +206,7 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
   switch (d.verdict) {
     case Decision::Verdict::kAct: {
       std::lock_guard lock(mu_);
-      queue_.push_back(Job{std::move(e), ""});
+      queue_.push_back(Job{e, ""});
       changed_.notify_all();
       return;
     }
@@ -187,6 +223,8 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
   e.message = d.reason;
   Finish(e);
 }
+
+void RollbackController::ForwardWhenStandingBy(Forward forward) { forward_ = std::move(forward); }
 
 void RollbackController::UseLeadership(std::function<bool()> leading,
                                        std::function<std::string()> holder) {

@@ -51,6 +51,17 @@ class RollbackController : public rules::AlertListener {
   // standing by is audited as "standby" and not decided; a decision whose replica lost the lead
   // before acting is not acted on. Call before Start; unset, this replica always acts.
   void UseLeadership(std::function<bool()> leading, std::function<std::string()> holder);
+  // With replicas that split the counts (cluster:): a standby's rule sees what the leader may
+  // not, so the standby hands what it would decide to `forward` (for the leader to decide), and
+  // audits what that returns beside "standby". Call before Start.
+  using Forward =
+      std::function<std::string(const Candidate&, const RollbackEvent&, const std::string& rule)>;
+  void ForwardWhenStandingBy(Forward forward);
+  // A rollback another replica's rule decided while this one leads: judged by the guard as if
+  // this replica's own rule had fired, with what the other measured (and this one's view of the
+  // other deployments added). Returns the verdict, or "standby" when this replica does not lead.
+  std::string DecideForwarded(Candidate c, const std::string& rule, const std::string& from,
+                              std::vector<std::pair<std::string, double>> values);
   Orchestrator* orchestrator() { return orchestrator_.get(); }
 
   void Start();
@@ -64,6 +75,8 @@ class RollbackController : public rules::AlertListener {
     std::string to_revision;
   };
   void Finish(RollbackEvent& e);
+  // The guard's decision on `c`, queued to act on or audited.
+  void Decide(const Candidate& c, RollbackEvent& e);
   void Act(Job& job);
   std::string StandbyMessage() const;
   // The version running now when `bad` is an older revision of the target, as the orchestrator
@@ -79,6 +92,7 @@ class RollbackController : public rules::AlertListener {
   Announce announce_;
   std::function<bool()> leading_;
   std::function<std::string()> holder_;
+  Forward forward_;
   RollbackGuard guard_;
   prometheus::Family<prometheus::Counter>& results_;
   std::mutex mu_;
