@@ -140,6 +140,40 @@ TEST(ParseConfig, MissingVariableNamedButValuesFromTheEnvironmentNeverShown) {
   }
 }
 
+TEST(ParseConfig, ReadsAClusterAndItsSelfFromTheEnvironment) {
+  ConfigLoad load = ParseConfig(R"(cluster:
+  peers: [http://obsgate-1.obsgate:9090/, http://obsgate-0.obsgate:9090]
+  self: http://${POD_NAME}.obsgate:9090
+  forward_interval: 50ms
+sources:
+  - kafka: {brokers: "kafka:9092", topics: [logs], rewind_on_assign: true}
+)",
+                                "obsgate.yaml", FakeEnv({{"POD_NAME", "obsgate-1"}}));
+  ASSERT_TRUE(load.config) << load.problems.front().ToString();
+  const ClusterConfig& c = load.config->cluster;
+  EXPECT_TRUE(c.enabled());
+  EXPECT_THAT(c.peers,
+              ElementsAre("http://obsgate-0.obsgate:9090", "http://obsgate-1.obsgate:9090"));
+  EXPECT_EQ(c.self, "http://obsgate-1.obsgate:9090");
+  EXPECT_EQ(c.forward_interval, std::chrono::milliseconds(50));
+  EXPECT_TRUE(std::get<KafkaSourceConfig>(load.config->sources.at(0).spec).rewind_on_assign);
+  EXPECT_FALSE(ParseConfig("{}", "obsgate.yaml", FakeEnv({})).config->cluster.enabled());
+}
+
+TEST(ParseConfig, ReportsAClusterThatCannotWork) {
+  EXPECT_THAT(Problems(R"(cluster:
+  peers: [http://a:9090, a:9091, http://a:9090]
+  self: http://b:9090
+)"),
+              ElementsAre("obsgate.yaml:2:10: cluster.peers: \"a:9091\" is not an http(s):// URL",
+                          "obsgate.yaml:2:10: cluster.peers: a replica is listed twice",
+                          "obsgate.yaml:3:9: cluster.self: \"http://b:9090\" is not one of peers"));
+  EXPECT_THAT(Problems("cluster: {peers: []}\n"),
+              ::testing::UnorderedElementsAre(
+                  ::testing::HasSubstr("cluster.peers: list every replica's URL"),
+                  ::testing::HasSubstr("cluster.self: name this replica's entry")));
+}
+
 TEST(ParseListenAddress, AcceptsTheUsualForms) {
   EXPECT_EQ(*ParseListenAddress("127.0.0.1:9464"),
             (std::pair<std::string, std::uint16_t>{"127.0.0.1", 9464}));
