@@ -240,6 +240,16 @@ core::Status Gateway::Start() {
     engine_ = *engine;
   }
   if (core::Status joined = JoinCluster(); !joined) return joined;
+  if (config_.leader_election.enabled && !config_.cluster.enabled()) {
+    for (const core::SourceConfig& source : config_.sources) {
+      if (!std::holds_alternative<core::KafkaSourceConfig>(source.spec)) continue;
+      // Partitions split the counts: the leader may hold none of a deployment's evidence.
+      log::Warn(
+          "a kafka source shares its partitions between replicas, but no cluster: lists "
+          "them; a standby's rollbacks cannot reach the leader",
+          {{"source", source.name}, {"hint", "list every replica under cluster: peers"}});
+    }
+  }
   if (core::Status s = ingest_->Configure(config_, *server_); !s) return s;
   core::Status s = server_->Start();
   if (!s) return s;

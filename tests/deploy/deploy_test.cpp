@@ -28,7 +28,8 @@ const std::string kSource = OBSGATE_SOURCE_DIR;
 // Values a receiver accepts, to stand in for the secrets the manifests read from a Secret.
 const std::vector<std::string> kFakeSecrets = {
     "SLACK_WEBHOOK_URL=https://hooks.slack.com/services/T00000000/B00000000/placeholder",
-    "PAGERDUTY_ROUTING_KEY=0123456789abcdef0123456789abcdef", "POD_NAME=obsgate-7d9c8b6f5-x2k4q"};
+    "PAGERDUTY_ROUTING_KEY=0123456789abcdef0123456789abcdef", "POD_NAME=obsgate-1",
+    "OBSGATE_API_TOKEN=3f1c0d2e9b8a7f6e5d4c3b2a1f0e9d8c"};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -159,9 +160,11 @@ void ExpectLeastPrivilegePod(const YAML::Node& workload) {
           << name << " writes a secret's value into the manifest";
     }
   }
-  EXPECT_EQ(secret_refs,
-            (std::map<std::string, std::string>{{"SLACK_WEBHOOK_URL", "obsgate-receivers"},
-                                                {"PAGERDUTY_ROUTING_KEY", "obsgate-receivers"}}));
+  EXPECT_EQ(secret_refs.count("SLACK_WEBHOOK_URL") + secret_refs.count("PAGERDUTY_ROUTING_KEY"), 2u)
+      << name;
+  for (const auto& [var, secret] : secret_refs) {
+    EXPECT_EQ(secret, "obsgate-receivers") << name << " reads " << var << " from another Secret";
+  }
 
   // The config file comes from the ConfigMap, read-only; what obsgate writes has a volume.
   std::map<std::string, bool> mounts;
@@ -181,38 +184,55 @@ void ExpectValidConfig(const std::string& configmap_file) {
   EXPECT_EQ(r.exit_code, 0) << configmap_file << ":\n" << r.output;
 }
 
-TEST(Kubernetes, TheDeploymentVariantRendersWithLeastPrivilege) {
+TEST(Kubernetes, TheStatefulSetVariantRendersWithLeastPrivilege) {
   SKIP_WITHOUT_KUBECTL();
   Rendered r = Kustomize("deploy/k8s");
   ASSERT_TRUE(r.error.empty()) << r.error;
   EXPECT_EQ(Kinds(r), (std::set<std::string>{"Namespace", "ServiceAccount", "ClusterRole",
                                              "ClusterRoleBinding", "Role", "RoleBinding",
-                                             "ConfigMap", "Service", "Deployment",
+                                             "ConfigMap", "Service", "StatefulSet",
                                              "PodDisruptionBudget", "ServiceMonitor"}));
   for (const YAML::Node& o : r.objects) {
     std::string kind = o["kind"].as<std::string>();
     if (kind == "Namespace" || kind.starts_with("Cluster")) continue;
     EXPECT_EQ(o["metadata"]["namespace"].as<std::string>(), "obsgate") << kind;
   }
-  ASSERT_TRUE(Kinds(r).count("Deployment"));
-  YAML::Node deployment = r.Get("Deployment", "obsgate");
+  ASSERT_TRUE(Kinds(r).count("StatefulSet"));
+  YAML::Node deployment = r.Get("StatefulSet", "obsgate");
   ExpectLeastPrivilegePod(deployment);
   YAML::Node pod_labels = deployment["spec"]["template"]["metadata"]["labels"];
   EXPECT_GE(deployment["spec"]["replicas"].as<int>(), 2) << "a PDB needs a second replica";
   EXPECT_TRUE(Selects(r.Get("PodDisruptionBudget")["spec"]["selector"]["matchLabels"], pod_labels));
-  EXPECT_TRUE(Selects(r.Get("Service")["spec"]["selector"], pod_labels));
+  EXPECT_TRUE(Selects(r.Get("Service", "obsgate")["spec"]["selector"], pod_labels));
+  // The peers reach each other by the stable names the headless Service gives the pods.
+  YAML::Node peers = r.Get("Service", deployment["spec"]["serviceName"].as<std::string>());
+  ASSERT_TRUE(peers) << "the StatefulSet's serviceName names no Service";
+  EXPECT_EQ(peers["spec"]["clusterIP"].as<std::string>(), "None");
+  EXPECT_TRUE(Selects(peers["spec"]["selector"], pod_labels));
+  YAML::Node cluster = YAML::Load(
+      r.Get("ConfigMap", "obsgate-config")["data"]["obsgate.yaml"].as<std::string>())["cluster"];
+  ASSERT_EQ(cluster["peers"].size(),
+            static_cast<std::size_t>(deployment["spec"]["replicas"].as<int>()))
+      << "every replica is a peer";
+  for (int i = 0; i < deployment["spec"]["replicas"].as<int>(); ++i) {
+    EXPECT_EQ(cluster["peers"][i].as<std::string>(),
+              "http://obsgate-" + std::to_string(i) + "." +
+                  peers["metadata"]["name"].as<std::string>() + ":9464");
+  }
   EXPECT_EQ(
       deployment["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"].as<std::string>(),
       r.Get("ConfigMap")["metadata"]["name"].as<std::string>());
   EXPECT_EQ(r.Get("Namespace")["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
                 .as<std::string>(),
             "restricted");
-  // The ServiceMonitor finds the Service and scrapes its named port.
+  // The ServiceMonitor finds the Service (not the peers' too: each pod scraped once) and scrapes
+  // its named port.
   YAML::Node monitor = r.Get("ServiceMonitor");
-  EXPECT_TRUE(
-      Selects(monitor["spec"]["selector"]["matchLabels"], r.Get("Service")["metadata"]["labels"]));
+  EXPECT_TRUE(Selects(monitor["spec"]["selector"]["matchLabels"],
+                      r.Get("Service", "obsgate")["metadata"]["labels"]));
+  EXPECT_FALSE(Selects(monitor["spec"]["selector"]["matchLabels"], peers["metadata"]["labels"]));
   EXPECT_EQ(monitor["spec"]["endpoints"][0]["port"].as<std::string>(),
-            r.Get("Service")["spec"]["ports"][0]["name"].as<std::string>());
+            r.Get("Service", "obsgate")["spec"]["ports"][0]["name"].as<std::string>());
   EXPECT_FALSE(Kinds(r).count("Secret"))
       << "secrets are created apart, never kept in the repository";
 }
@@ -259,7 +279,7 @@ TEST(Kubernetes, LeaderElectionMayOnlyUseLeasesInItsOwnNamespace) {
   EXPECT_EQ(binding["roleRef"]["kind"].as<std::string>(), "Role");
   EXPECT_EQ(binding["subjects"][0]["name"].as<std::string>(), "obsgate");
   // The replicas name themselves in the Lease by their pod names; the budget keeps one serving.
-  YAML::Node deployment = r.Get("Deployment", "obsgate");
+  YAML::Node deployment = r.Get("StatefulSet", "obsgate");
   bool pod_name = false;
   for (const YAML::Node& e : deployment["spec"]["template"]["spec"]["containers"][0]["env"]) {
     pod_name =
@@ -278,7 +298,7 @@ TEST(Kubernetes, TheDaemonSetVariantTailsTheNodesLogsReadOnly) {
   Rendered r = Kustomize("deploy/k8s/daemonset");
   ASSERT_TRUE(r.error.empty()) << r.error;
   EXPECT_TRUE(Kinds(r).count("DaemonSet"));
-  EXPECT_FALSE(Kinds(r).count("Deployment")) << "a variant, not an addition";
+  EXPECT_FALSE(Kinds(r).count("StatefulSet")) << "a variant, not an addition";
   YAML::Node ds = r.Get("DaemonSet");
   ExpectLeastPrivilegePod(ds);
   YAML::Node pod = ds["spec"]["template"]["spec"];
