@@ -481,14 +481,18 @@ void KafkaSource::Count(const rd_kafka_message_t& m) {
   }
 
   std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
-  bool bad = value.empty() || value == "\n" || value == "\r\n" || value.size() > kMaxMessageBytes ||
-             std::memchr(value.data(), '\0', value.size()) != nullptr;
-  if (bad && replayed) return;  // rejected, and counted as such, by the last owner
-  if (value.empty() || value == "\n" || value == "\r\n")
-    return Reject(Reason::kEmpty, value.size());
-  if (value.size() > kMaxMessageBytes) return Reject(Reason::kTooLarge, value.size());
-  if (std::memchr(value.data(), '\0', value.size()) != nullptr) {
-    return Reject(Reason::kBinary, value.size());
+  Reason rejected = Reason::kCount;
+  if (value.empty() || value == "\n" || value == "\r\n") {
+    rejected = Reason::kEmpty;
+  } else if (value.size() > kMaxMessageBytes) {
+    rejected = Reason::kTooLarge;
+  } else if (std::memchr(value.data(), '\0', value.size()) != nullptr) {
+    rejected = Reason::kBinary;
+  }
+  if (rejected != Reason::kCount) {
+    // A replayed one was rejected, and counted as such, by the last owner.
+    if (!replayed) Reject(rejected, value.size());
+    return;
   }
   ReadHeaders(m);
   LineCounter& counter = replayed ? *replay_counter_ : *counter_;
@@ -536,8 +540,9 @@ void KafkaSource::NoteDeployment(Partition& p, const rd_kafka_message_t& m, Line
                             : key.size() == ns.size() + 1 + deployment.size() &&
                                   key.substr(0, ns.size()) == ns && key[ns.size()] == '/' &&
                                   key.substr(ns.size() + 1) == deployment;
+    if (!keyed) unkeyed_.Increment();
     std::uint64_t held_back = 0;
-    if (!keyed && (unkeyed_.Increment(), limiter_.Allow("unkeyed", held_back))) {
+    if (!keyed && limiter_.Allow("unkeyed", held_back)) {
       log::Warn(
           "kafka records are not keyed by namespace/deployment; with several replicas in the "
           "group one deployment's counts may be split between them",

@@ -1,8 +1,7 @@
-// librdkafka's mock cluster (real protocol, in-process brokers) and what tests of the Kafka
-// source need around it.
+// librdkafka's mock cluster (real protocol, in-process brokers) and what tests and benchmarks of
+// the Kafka source need around it.
 #pragma once
 
-#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <prometheus/registry.h>
@@ -56,7 +55,9 @@ inline double MetricValue(prometheus::Registry& registry, const std::string& nam
 // A cluster of in-process brokers with one topic, and a producer writing to it over TCP.
 class MockKafka {
  public:
-  explicit MockKafka(int brokers = 3) {
+  // `batch` messages at most per produce request: small, so a consumer limited to small fetches
+  // really gets few messages each time; a benchmark wants them large.
+  explicit MockKafka(int brokers = 3, int partitions = kPartitions, int batch = 10) {
     char errstr[512];
     ConfHandle conf(rd_kafka_conf_new());
     // The handle the mock cluster hangs off; it sends nothing itself.
@@ -64,14 +65,16 @@ class MockKafka {
     if (holder_) conf.release();
     cluster_ = rd_kafka_mock_cluster_new(holder_.get(), brokers);
     bootstraps_ = rd_kafka_mock_cluster_bootstraps(cluster_);
-    rd_kafka_mock_topic_create(cluster_, kTopic, kPartitions, 1);
+    rd_kafka_mock_topic_create(cluster_, kTopic, partitions, 1);
 
     ConfHandle pconf(rd_kafka_conf_new());
     rd_kafka_conf_set(pconf.get(), "bootstrap.servers", bootstraps_.c_str(), errstr, sizeof errstr);
     rd_kafka_conf_set(pconf.get(), "message.max.bytes", "4000000", errstr, sizeof errstr);
     rd_kafka_conf_set(pconf.get(), "linger.ms", "1", errstr, sizeof errstr);
-    // Small batches, so a consumer limited to small fetches really gets few messages each time.
-    rd_kafka_conf_set(pconf.get(), "batch.num.messages", "10", errstr, sizeof errstr);
+    rd_kafka_conf_set(pconf.get(), "batch.num.messages", std::to_string(batch).c_str(), errstr,
+                      sizeof errstr);
+    // A batch as large as a request may be: the mock answers a fetch with one batch per partition.
+    rd_kafka_conf_set(pconf.get(), "batch.size", "3900000", errstr, sizeof errstr);
     rd_kafka_conf_set_opaque(pconf.get(), this);
     rd_kafka_conf_set_dr_msg_cb(pconf.get(),
                                 [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
@@ -109,7 +112,7 @@ class MockKafka {
     } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       rd_kafka_headers_destroy(hdrs);  // only a successful producev takes them
-      ADD_FAILURE() << "produce: " << rd_kafka_err2str(err);
+      ++failed_;                       // Flush says so
       return;
     }
     rd_kafka_poll(producer_.get(), 0);
@@ -121,6 +124,18 @@ class MockKafka {
   // Into the partition the key hashes to, as a producer keying by namespace/deployment does.
   void ProduceKeyed(const std::string& key, const std::string& value, const Headers& headers) {
     ProduceBytes(value.data(), value.size(), RD_KAFKA_PARTITION_UA, headers, key);
+  }
+  // Records the first `partitions` partitions still hold, by their watermarks.
+  std::uint64_t Retained(int partitions) {
+    std::uint64_t n = 0;
+    for (int p = 0; p < partitions; ++p) {
+      std::int64_t low = 0, high = 0;
+      if (rd_kafka_query_watermark_offsets(producer_.get(), kTopic, p, &low, &high, 10000) ==
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        n += static_cast<std::uint64_t>(high - low);
+      }
+    }
+    return n;
   }
   // Waits until every message is acknowledged; true when none failed.
   bool Flush() {
