@@ -467,10 +467,10 @@ void KafkaSource::Count(const rd_kafka_message_t& m) {
   // Below the committed offset: counted by the last owner already, read again only so this
   // member's windows hold them too, at the time they happened. Never committed again.
   const bool replayed = m.offset < p.replay_until;
-  core::TimePoint at = core::SystemClock().Now();
-  if (std::int64_t ms = rd_kafka_message_timestamp(&m, nullptr); ms >= 0) {
-    at = core::TimePoint(std::chrono::milliseconds(ms));
-  }
+  // The record's own time (the producer's, or the broker's append time); now when it has none.
+  std::int64_t ms = rd_kafka_message_timestamp(&m, nullptr);
+  core::TimePoint at = ms >= 0 ? core::TimePoint(std::chrono::milliseconds(ms))
+                               : core::SystemClock().Now();
   NoteStart(p, m, at);
   if (replayed) {
     ++batch_replayed_;
