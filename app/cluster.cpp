@@ -65,14 +65,22 @@ struct Cluster::Impl {
 
   std::mutex mu;
   std::condition_variable wake;
-  std::deque<std::string> rollback_bodies;
+  std::deque<std::string> rollback_bodies;  // new ones, guarded by mu
+  // Offered and not taken yet (no replica led at that moment: a lead changing hands); offered
+  // again each round until give_up_after. Sending thread only.
+  struct Offer {
+    std::string body;
+    Clock::time_point until;
+  };
+  std::deque<Offer> offers;
   bool stopping = false;
   std::thread thread;
   std::function<void(core::LocalCounts&)> local;
 
   void Loop();
   void SendCounts(Peer& peer, bool last);
-  void SendRollback(const std::string& body);
+  // True when a peer (the leader) took it.
+  bool SendRollback(const std::string& body);
   net::HttpFetch Post(Peer& peer, const std::string& target, std::string body) {
     net::HttpCall call;
     call.method = "POST";
@@ -220,7 +228,24 @@ void Cluster::Impl::Loop() {
       bodies.swap(rollback_bodies);
       last = stopping;
     }
-    for (const std::string& body : bodies) SendRollback(body);
+    Clock::time_point now = Clock::now();
+    for (std::string& body : bodies)
+      offers.push_back({std::move(body), now + config.give_up_after});
+    for (auto it = offers.begin(); it != offers.end();) {
+      if (SendRollback(it->body)) {
+        it = offers.erase(it);
+      } else if (now >= it->until || last) {
+        rollbacks->Add({{"result", "not_taken"}}).Increment();
+        log::Warn(
+            "no replica took the rollback this standby decided, for give_up_after; none "
+            "led, or none was reachable",
+            {{"give_up_after_seconds",
+              std::chrono::duration<double>(config.give_up_after).count()}});
+        it = offers.erase(it);
+      } else {
+        ++it;
+      }
+    }
     for (Peer& peer : peers) {
       if (peer.client) SendCounts(peer, last);
     }
@@ -269,24 +294,18 @@ void Cluster::Impl::SendCounts(Peer& peer, bool last) {
   });
 }
 
-void Cluster::Impl::SendRollback(const std::string& body) {
-  std::vector<std::string> refused;
+bool Cluster::Impl::SendRollback(const std::string& body) {
   for (Peer& peer : peers) {
     if (!peer.client) continue;
+    // The leader answers 202; a replica standing by 409.
     net::HttpFetch r = Post(peer, "/api/v1/cluster/rollbacks", body);
     if (r.ok) {
       rollbacks->Add({{"result", "accepted"}}).Increment();
       log::Info("rollback handed to the leader", {{"leader", peer.url}});
-      return;
+      return true;
     }
-    refused.push_back(peer.url + ": " + (r.status ? std::to_string(r.status) : r.error));
   }
-  rollbacks->Add({{"result", "not_taken"}}).Increment();
-  std::string why;
-  for (const std::string& s : refused) why += (why.empty() ? "" : "; ") + s;
-  log::Warn(
-      "no replica took the rollback this standby decided; none leads now, or none is reachable",
-      {{"peers", why}});
+  return false;
 }
 
 }  // namespace obsgate::app

@@ -40,7 +40,8 @@ class Cluster {
   // that says what is wrong when the body is not what a peer sends.
   core::Status Take(std::string_view body, core::LocalCounts& out);
   // Offers a standby's rollback (ha::EncodeRollback) to every other replica; the leader takes it,
-  // the others refuse. Sent from the cluster's thread; the outcome is logged and counted.
+  // the others refuse. Sent from the cluster's thread, and offered again while no replica takes
+  // it (the lead changing hands), for give_up_after; the outcome is logged and counted.
   void ForwardRollback(std::string body);
 
   // Starts the sending thread. Counts a peer has not taken for give_up_after go to `local`

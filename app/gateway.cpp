@@ -375,6 +375,8 @@ void Gateway::TickLoop() {
   while (!tick_cv_.wait_for(lock, config_.windows.resolution, [this] { return stop_ticking_; })) {
     store_->Tick();
     engine()->Evaluate();
+    // A replica that has just taken the lead decides the rollbacks it stood by for.
+    rollbacks_->controller().DecideWhatWasStoodBy();
     alerting_->Tick();
   }
 }

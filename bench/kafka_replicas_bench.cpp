@@ -9,7 +9,6 @@
 // The mock keeps about 5 MB of each partition (older records are deleted as a real broker's
 // retention would), so what is consumed is what the partitions still hold, read from their
 // watermarks; many partitions keep that close to what was produced.
-#include <prometheus/registry.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -20,11 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "app/ingest.hpp"
-#include "core/clock.hpp"
-#include "ingest/kafka/kafka_source.hpp"
-#include "rules/window_store.hpp"
 #include "tests/ingest/kafka/mock_kafka.hpp"
+#include "tests/ingest/kafka/replica.hpp"
 
 namespace {
 
@@ -32,30 +28,6 @@ using namespace obsgate;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kDeployments = 64;
-
-struct Replica {
-  core::SystemClock clock;
-  prometheus::Registry registry;
-  rules::WindowStore store{rules::WindowOptions{}, clock};
-  app::Ingest ingest{store, registry};
-  std::unique_ptr<ingest::Source> source;
-
-  std::uint64_t Lines() {
-    std::uint64_t n = 0;
-    store.ForEach([&](const rules::WindowStore::SeriesRef& s) { n += s.total().log_lines; });
-    return n;
-  }
-  int Owned(int partitions) {
-    int owned = 0;
-    for (int p = 0; p < partitions; ++p) {
-      if (ingest::MetricValue(registry, "obsgate_kafka_owned_partitions",
-                              {{"partition", std::to_string(p)}}) > 0) {
-        ++owned;
-      }
-    }
-    return owned;
-  }
-};
 
 // CPU time of the whole process (brokers, clients and replicas alike), in seconds.
 double CpuSeconds() {
@@ -89,24 +61,20 @@ Run Consume(const ingest::MockKafka& kafka, const std::string& group, int replic
                   {"fetch.wait.max.ms", "0"},
                   {"queued.min.messages", "10000000"},
                   {"queued.max.messages.kbytes", "2097151"}};
-  std::vector<std::unique_ptr<Replica>> rs;
-  for (int i = 0; i < replicas; ++i) {
-    auto r = std::make_unique<Replica>();
-    auto made = ingest::MakeKafkaSource("kafka-1", c, ingest::ClassifyOptions{}, r->registry,
-                                        r->store.options().horizon);
-    if (!made) {
-      std::fprintf(stderr, "%s\n", made.error().c_str());
+  // The replicas start together, as a rollout's pods do.
+  std::vector<std::unique_ptr<ingest::Replica>> rs;
+  for (int i = 0; i < replicas; ++i) rs.push_back(std::make_unique<ingest::Replica>());
+  for (auto& r : rs) {
+    if (core::Status s = r->Start(c); !s) {
+      std::fprintf(stderr, "%s\n", s.error().c_str());
       std::exit(2);
     }
-    r->source = std::move(made).value();
-    rs.push_back(std::move(r));
-  }
-  for (auto& r : rs) {
-    if (!r->source->Start(r->ingest).ok()) std::exit(2);
   }
   auto total = [&] {
     std::uint64_t n = 0;
-    for (auto& r : rs) n += r->Lines();
+    for (auto& r : rs) {
+      for (const auto& [d, counts] : r->Totals("shop")) n += counts.log_lines;
+    }
     return n;
   };
   // Every partition owned, and by every replica some: the group has settled.
@@ -115,7 +83,7 @@ Run Consume(const ingest::MockKafka& kafka, const std::string& group, int replic
     int owned = 0;
     bool each = true;
     for (auto& r : rs) {
-      int o = r->Owned(partitions);
+      int o = r->OwnedPartitions(partitions);
       owned += o;
       each = each && o > 0;
     }

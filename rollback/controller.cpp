@@ -119,7 +119,12 @@ RollbackController::RollbackController(std::unique_ptr<Orchestrator> orchestrato
 RollbackController::~RollbackController() { Stop(); }
 
 void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
-  if (!a.rollback || a.state != rules::AlertState::kFiring) return;
+  if (!a.rollback) return;
+  if (a.state != rules::AlertState::kFiring) {
+    std::lock_guard lock(mu_);
+    stood_by_.erase(a.fingerprint);
+    return;
+  }
   Candidate c;
   c.target = {a.series.ns, a.series.deployment};
   c.bad_version = a.series.version;
@@ -160,6 +165,10 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
     e.result = "standby";
     e.message = StandbyMessage();
     if (forward_) e.message += "; " + forward_(c, e, a.rule);
+    {
+      std::lock_guard lock(mu_);
+      stood_by_[a.fingerprint] = a;
+    }
     Finish(e);
     return;
   }
@@ -225,6 +234,18 @@ void RollbackController::Decide(const Candidate& c, RollbackEvent& e) {
 }
 
 void RollbackController::ForwardWhenStandingBy(Forward forward) { forward_ = std::move(forward); }
+
+void RollbackController::DecideWhatWasStoodBy() {
+  if (!leading_ || !leading_()) return;
+  std::map<std::string, rules::Alert> alerts;
+  {
+    std::lock_guard lock(mu_);
+    alerts.swap(stood_by_);
+  }
+  // Decided as when they fired; the guard's duplicate check and the orchestrator's revisions keep
+  // a rollback another replica already sent from being sent again.
+  for (const auto& [fingerprint, alert] : alerts) OnAlert(alert, rules::AlertState::kFiring);
+}
 
 void RollbackController::UseLeadership(std::function<bool()> leading,
                                        std::function<std::string()> holder) {

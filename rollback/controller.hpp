@@ -3,6 +3,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -51,6 +52,10 @@ class RollbackController : public rules::AlertListener {
   // standing by is audited as "standby" and not decided; a decision whose replica lost the lead
   // before acting is not acted on. Call before Start; unset, this replica always acts.
   void UseLeadership(std::function<bool()> leading, std::function<std::string()> holder);
+  // The rollback alerts this replica stood by for and that still fire, decided now should it
+  // lead now: a lead that changed hands after they fired does not leave them undecided. Called
+  // on every evaluation tick; cheap while nothing waits.
+  void DecideWhatWasStoodBy();
   // With replicas that split the counts (cluster:): a standby's rule sees what the leader may
   // not, so the standby hands what it would decide to `forward` (for the leader to decide), and
   // audits what that returns beside "standby". Call before Start.
@@ -98,6 +103,7 @@ class RollbackController : public rules::AlertListener {
   std::mutex mu_;
   std::condition_variable changed_;
   std::deque<Job> queue_;
+  std::map<std::string, rules::Alert> stood_by_;  // by fingerprint, while firing
   int busy_ = 0;
   bool stop_ = false;
   std::thread worker_;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <map>
 #include <random>
 
@@ -105,6 +106,7 @@ class Scenario : public ::testing::Test {
       clock_.Advance(1s);
       store_.Tick();
       engine_->Evaluate();
+      controller_->DecideWhatWasStoodBy();  // as the gateway's tick does
     }
     controller_->Drain();
   }
@@ -307,6 +309,43 @@ TEST_F(AfterARollbackScenario, AReleaseRolledBackAlreadyIsNotRolledBackAgain) {
   for (const rollback::simulated::SimulatedCall& c : simulated_->Calls())
     rollbacks += c.action == "rollback";
   EXPECT_EQ(rollbacks, 1) << "only the first decider's";
+}
+
+// A replica standing by when the release fails, which takes the lead while the alert still fires
+// (the leader died, or its lease lapsed, after the alert fired): it decides then, once.
+class StandbyScenario : public Scenario {
+ protected:
+  void SetUp() override {
+    Scenario::SetUp();
+    controller_->UseLeadership([this] { return leading_.load(); }, [] { return "replica-a"; });
+  }
+  std::atomic<bool> leading_{false};
+};
+
+TEST_F(StandbyScenario, TakingTheLeadDecidesWhatItStoodByForOnce) {
+  Run(600, {{"v1", {50, 0.002}}});
+  Run(60, {{"v2", {50, 0.05}}});
+  ASSERT_FALSE(decisions_.empty());
+  EXPECT_EQ(decisions_.back().result, "standby");
+  EXPECT_THAT(decisions_.back().message, ::testing::HasSubstr("replica-a leads and decides"));
+  EXPECT_TRUE(calls_->empty());
+  leading_ = true;
+  Run(5, {{"v2", {50, 0.05}}});
+  ASSERT_EQ(calls_->size(), 1u) << "decided when it took the lead";
+  EXPECT_EQ(decisions_.back().result, "rolled_back");
+  Run(30, {{"v2", {50, 0.05}}});
+  EXPECT_EQ(calls_->size(), 1u) << "and not again";
+}
+
+TEST_F(StandbyScenario, AnAlertThatResolvedWhileStandingByIsNotDecidedLater) {
+  Run(600, {{"v1", {50, 0.002}}});
+  Run(60, {{"v2", {50, 0.05}}});
+  ASSERT_FALSE(decisions_.empty());
+  EXPECT_EQ(decisions_.back().result, "standby");
+  Run(900, {{"v2", {50, 0.0}}});  // the release recovers; the alert resolves
+  leading_ = true;
+  Run(5, {{"v2", {50, 0.0}}});
+  EXPECT_TRUE(calls_->empty());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "tests/fakes/kubernetes.hpp"
 #include "tests/integration/gateway_process.hpp"
+#include "tests/integration/traffic.hpp"
 
 namespace obsgate::testing {
 namespace {
@@ -19,17 +20,6 @@ using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
 constexpr int kDeployments = 16;
-
-// One push of n NDJSON requests for shop/<deployment> at `version`, the first e failing.
-void Push(std::uint16_t port, const std::string& deployment, const std::string& version, int n,
-          int e) {
-  std::string body;
-  for (int i = 0; i < n; ++i) body += i < e ? "{\"status\":503}\n" : "{\"status\":200}\n";
-  HttpReply r = Post(port,
-                     "/api/v1/logs?namespace=shop&deployment=" + deployment + "&version=" + version,
-                     body);
-  ASSERT_EQ(r.status, 200) << r.body;
-}
 
 // Requests counted per deployment (all versions) in a replica's /api/v1/deployments.
 std::map<std::string, long> Requests(std::uint16_t port) {
@@ -57,27 +47,11 @@ TEST(Cluster, PushedCountsEndWholeOnTheOwnerAndTheLeaderActsOnTheStandbysEvidenc
   std::string a_url = "http://127.0.0.1:" + std::to_string(pa);
   std::string b_url = "http://127.0.0.1:" + std::to_string(pb);
   auto config = [&](const std::string& name, std::uint16_t port, const std::string& self) {
-    return dir.Write(name + "/obsgate.yaml", "listen: 127.0.0.1:" + std::to_string(port) + R"(
-server: {api_token: cluster-secret}
-sources: [{http: {}}]
-rules:
-  - name: ErrorRateAbove1Percent
-    expr: error_rate(10s) > 1% and requests(10s) >= 100 and worse_than_baseline(10s, 0.01)
-    actions: [notify, rollback]
-orchestrator:
-  kubernetes: {kubeconfig: )" + kubeconfig + R"(}
-rollback: {only_within: 30m, cooldown: 10m}
-leader_election:
-  lease: {name: obsgate}
-  identity: )" + name + R"(
-  lease_duration: 3s
-  renew_deadline: 2s
-  retry_period: 500ms
-cluster:
-  peers: [)" + a_url + ", " + b_url + R"(]
-  self: )" + self + R"(
-  forward_interval: 100ms
-)");
+    return dir.Write(name + "/obsgate.yaml",
+                     "listen: 127.0.0.1:" + std::to_string(port) +
+                         "\nserver: {api_token: cluster-secret}\n" +
+                         ReplicaConfig(kubeconfig, name) + "cluster:\n  peers: [" + a_url + ", " +
+                         b_url + "]\n  self: " + self + "\n  forward_interval: 100ms\n");
   };
   GatewayProcess a = GatewayProcess::Start(config("replica-a", pa, a_url));
   for (int i = 0; i < 40 && !Leads(a.port); ++i) std::this_thread::sleep_for(100ms);
@@ -92,7 +66,7 @@ cluster:
     for (int d = 0; d < kDeployments; ++d) {
       std::string name = "svc-" + std::to_string(d);
       int n = 10 + d + round;
-      Push(round % 2 ? pb : pa, name, "v1", n, 0);
+      PushSecond(round % 2 ? pb : pa, "v1", n, 0, name);
       sent[name] += n;
     }
   }
@@ -130,14 +104,14 @@ cluster:
                      .image = "registry.example.com/shop/" + owned_by_b,
                      .revisions = 2});
   for (int i = 0; i < 6; ++i) {
-    Push(pa, owned_by_b, "v1", 250, 0);
-    Push(pb, owned_by_b, "v1", 250, 1);
+    PushSecond(pa, "v1", 250, 0, owned_by_b);
+    PushSecond(pb, "v1", 250, 1, owned_by_b);
     std::this_thread::sleep_for(1s);
   }
   std::string a_rollbacks, b_rollbacks;
   for (int i = 0; i < 30; ++i) {
-    Push(pa, owned_by_b, "v2", 250, 12);
-    Push(pb, owned_by_b, "v2", 250, 13);
+    PushSecond(pa, "v2", 250, 12, owned_by_b);
+    PushSecond(pb, "v2", 250, 13, owned_by_b);
     std::this_thread::sleep_for(1s);
     a_rollbacks = Get(pa, "/api/v1/rollbacks").body;
     b_rollbacks = Get(pb, "/api/v1/rollbacks").body;
@@ -150,7 +124,7 @@ cluster:
   // a never saw the failing traffic in its own windows: b owns the deployment.
   EXPECT_EQ(Requests(pa).count(owned_by_b), 0u);
   for (int i = 0; i < 3; ++i) {
-    Push(pb, owned_by_b, "v2", 250, 13);
+    PushSecond(pb, "v2", 250, 13, owned_by_b);
     std::this_thread::sleep_for(1s);
   }
   EXPECT_EQ(k8s.Requests("PATCH").size(), 1u) << a_rollbacks;

@@ -30,22 +30,8 @@ TEST(Replicas, OneLeaderRollsBackOnceAndTheOtherTakesOverWhenItDies) {
   TempDir dir;
   std::string kubeconfig = dir.Write("kubeconfig", k8s.Kubeconfig("obsgate"));
   auto config = [&](const std::string& name) {
-    return dir.Write(name + "/obsgate.yaml", R"(listen: 127.0.0.1:0
-sources: [{http: {}}]
-rules:
-  - name: ErrorRateAbove1Percent
-    expr: error_rate(10s) > 1% and requests(10s) >= 100 and worse_than_baseline(10s, 0.01)
-    actions: [notify, rollback]
-orchestrator:
-  kubernetes: {kubeconfig: )" + kubeconfig + R"(}
-rollback: {only_within: 30m, cooldown: 10m}
-leader_election:
-  lease: {name: obsgate}
-  identity: )" + name + R"(
-  lease_duration: 3s
-  renew_deadline: 2s
-  retry_period: 500ms
-)");
+    return dir.Write(name + "/obsgate.yaml",
+                     "listen: 127.0.0.1:0\n" + ReplicaConfig(kubeconfig, name));
   };
   auto a = std::make_unique<GatewayProcess>(GatewayProcess::Start(config("replica-a")));
   for (int i = 0; i < 40 && !Leads(a->port); ++i) std::this_thread::sleep_for(100ms);

@@ -15,48 +15,12 @@
 #include "ingest/kafka/kafka_source.hpp"
 #include "rules/window_store.hpp"
 #include "tests/ingest/kafka/mock_kafka.hpp"
+#include "tests/ingest/kafka/replica.hpp"
 
 namespace obsgate::ingest {
 namespace {
 
 constexpr int kDeployments = 24;
-
-// One gateway's ingest side: the real sink (app::Ingest) over a window store of its own.
-struct Replica {
-  core::SystemClock clock;
-  prometheus::Registry registry;
-  rules::WindowStore store{rules::WindowOptions{}, clock};
-  app::Ingest ingest{store, registry};
-  std::unique_ptr<Source> source;
-
-  void Start(const core::KafkaSourceConfig& config) {
-    auto made =
-        MakeKafkaSource("kafka-1", config, ClassifyOptions{}, registry, store.options().horizon);
-    ASSERT_TRUE(made.ok()) << made.error();
-    source = std::move(made).value();
-    core::Status started = source->Start(ingest);
-    ASSERT_TRUE(started.ok()) << started.error();
-  }
-  // The counts of every series of ns "prod", by deployment.
-  std::map<std::string, core::Counts> Totals() {
-    std::map<std::string, core::Counts> out;
-    store.ForEach([&](const rules::WindowStore::SeriesRef& s) {
-      if (s.key().ns == "prod") out[s.key().deployment] += s.total();
-    });
-    return out;
-  }
-  double Metric(const std::string& name, const std::map<std::string, std::string>& labels = {}) {
-    return MetricValue(registry, name, labels);
-  }
-  double OwnedPartitions() {
-    double owned = 0;
-    for (int p = 0; p < kPartitions; ++p) {
-      double v = Metric("obsgate_kafka_owned_partitions", {{"partition", std::to_string(p)}});
-      if (v > 0) owned += v;
-    }
-    return owned;
-  }
-};
 
 class HandoverTest : public ::testing::Test {
  protected:
@@ -96,22 +60,23 @@ class HandoverTest : public ::testing::Test {
   }
   // Replica a alone, then b joins while traffic flows; returns when both have counted since.
   void RebalanceMidTraffic(Replica& a, Replica& b, bool rewind, const std::string& strategy) {
-    a.Start(Config(rewind, strategy));
+    ASSERT_TRUE(a.Start(Config(rewind, strategy)).ok());
     for (int i = 0; i < 20; ++i) Round();
     ASSERT_TRUE(kafka_.Flush());
-    ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals()) == Sent(); })) << Lines(a.Totals());
+    ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals("prod")) == Sent(); }))
+        << Lines(a.Totals("prod"));
     ASSERT_EQ(a.OwnedPartitions(), kPartitions);
     // Long enough for a's periodic commits, which carry the window start b replays from: the
     // mock refuses the commits of a group that is rebalancing, as b's joining makes it.
     std::this_thread::sleep_for(1s);
 
-    b.Start(Config(rewind, strategy));
+    ASSERT_TRUE(b.Start(Config(rewind, strategy)).ok());
     // Traffic goes on while b joins and the partitions move.
     ASSERT_TRUE(WaitFor([&] {
       Round();
       std::this_thread::sleep_for(20ms);
-      return Lines(b.Totals()) > 0 && a.OwnedPartitions() + b.OwnedPartitions() == kPartitions &&
-             b.OwnedPartitions() > 0;
+      return Lines(b.Totals("prod")) > 0 &&
+             a.OwnedPartitions() + b.OwnedPartitions() == kPartitions && b.OwnedPartitions() > 0;
     })) << "b never took partitions";
     for (int i = 0; i < 20; ++i) Round();
     ASSERT_TRUE(kafka_.Flush());
@@ -124,7 +89,7 @@ class HandoverTest : public ::testing::Test {
 void ExpectEachDeploymentOnOneReplicaExactly(Replica& a, Replica& b,
                                              const std::map<std::string, std::uint64_t>& sent,
                                              const std::map<std::string, std::uint64_t>& failed) {
-  std::map<std::string, core::Counts> ta = a.Totals(), tb = b.Totals();
+  std::map<std::string, core::Counts> ta = a.Totals("prod"), tb = b.Totals("prod");
   for (const auto& [d, n] : sent) {
     bool on_a = ta.count(d) != 0, on_b = tb.count(d) != 0;
     EXPECT_NE(on_a, on_b) << d << " is counted on " << (on_a ? "both replicas" : "neither");
@@ -139,8 +104,8 @@ TEST_F(HandoverTest, ARebalanceMidTrafficLeavesEveryDeploymentOnOneReplicaCounte
   Replica a, b;
   ASSERT_NO_FATAL_FAILURE(RebalanceMidTraffic(a, b, true, ""));
   // Until both have caught up: every line on exactly one replica, as many as were sent.
-  ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals()) + Lines(b.Totals()) >= Sent(); }))
-      << Lines(a.Totals()) << " + " << Lines(b.Totals()) << " of " << Sent();
+  ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals("prod")) + Lines(b.Totals("prod")) >= Sent(); }))
+      << Lines(a.Totals("prod")) << " + " << Lines(b.Totals("prod")) << " of " << Sent();
   std::this_thread::sleep_for(1s);  // nothing more arrives: no line is counted twice
   ExpectEachDeploymentOnOneReplicaExactly(a, b, sent_, failed_);
   EXPECT_GT(b.Metric("obsgate_kafka_replayed_messages_total"), 0) << "b rebuilt nothing";
@@ -162,7 +127,8 @@ TEST_F(HandoverTest, ARebalanceMidTrafficLeavesEveryDeploymentOnOneReplicaCounte
   }
   // b says which deployments it took over, and that their windows were rebuilt.
   std::string json = app::DeploymentsJson(b.store, b.ingest.handovers());
-  EXPECT_NE(json.find(R"("windows":"rebuilt from the log")"), std::string::npos) << json.substr(0, 600);
+  EXPECT_NE(json.find(R"("windows":"rebuilt from the log")"), std::string::npos)
+      << json.substr(0, 600);
   EXPECT_EQ(json.find("start empty"), std::string::npos) << json.substr(0, 600);
   a.source->Stop();
   b.source->Stop();
@@ -171,8 +137,8 @@ TEST_F(HandoverTest, ARebalanceMidTrafficLeavesEveryDeploymentOnOneReplicaCounte
 TEST_F(HandoverTest, CooperativeRebalanceHandsOverExactlyToo) {
   Replica a, b;
   ASSERT_NO_FATAL_FAILURE(RebalanceMidTraffic(a, b, true, "cooperative-sticky"));
-  ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals()) + Lines(b.Totals()) >= Sent(); }))
-      << Lines(a.Totals()) << " + " << Lines(b.Totals()) << " of " << Sent();
+  ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals("prod")) + Lines(b.Totals("prod")) >= Sent(); }))
+      << Lines(a.Totals("prod")) << " + " << Lines(b.Totals("prod")) << " of " << Sent();
   std::this_thread::sleep_for(1s);
   ExpectEachDeploymentOnOneReplicaExactly(a, b, sent_, failed_);
   EXPECT_GT(b.Metric("obsgate_kafka_replayed_messages_total"), 0);
@@ -184,7 +150,7 @@ TEST_F(HandoverTest, WithoutRewindTheTakenOverWindowsStartEmptyAndSaySo) {
   Replica a, b;
   ASSERT_NO_FATAL_FAILURE(RebalanceMidTraffic(a, b, false, ""));
   std::this_thread::sleep_for(2s);
-  std::map<std::string, core::Counts> ta = a.Totals(), tb = b.Totals();
+  std::map<std::string, core::Counts> ta = a.Totals("prod"), tb = b.Totals("prod");
   std::uint64_t short_by = 0;
   for (const auto& [d, n] : sent_) {
     EXPECT_FALSE(ta.count(d) != 0 && tb.count(d) != 0) << d << " is counted on both replicas";
@@ -195,14 +161,15 @@ TEST_F(HandoverTest, WithoutRewindTheTakenOverWindowsStartEmptyAndSaySo) {
   EXPECT_GT(short_by, 0u) << "the moved deployments' earlier lines went with a's windows";
   EXPECT_EQ(b.Metric("obsgate_kafka_replayed_messages_total"), 0);
   std::string json = app::DeploymentsJson(b.store, b.ingest.handovers());
-  EXPECT_NE(json.find(R"("windows":"start empty at the handover")"), std::string::npos) << json.substr(0, 600);
+  EXPECT_NE(json.find(R"("windows":"start empty at the handover")"), std::string::npos)
+      << json.substr(0, 600);
   a.source->Stop();
   b.source->Stop();
 }
 
 TEST_F(HandoverTest, RecordsNotKeyedByDeploymentAreCounted) {
   Replica a;
-  a.Start(Config(false, ""));
+  ASSERT_TRUE(a.Start(Config(false, "")).ok());
   for (int i = 0; i < 10; ++i) {
     kafka_.ProduceKeyed("pod-" + std::to_string(i), R"({"status":200})",
                         {{"namespace", "prod"}, {"deployment", "cart"}});
@@ -210,7 +177,7 @@ TEST_F(HandoverTest, RecordsNotKeyedByDeploymentAreCounted) {
   kafka_.ProduceKeyed("prod/cart", R"({"status":200})",
                       {{"namespace", "prod"}, {"deployment", "cart"}});
   ASSERT_TRUE(kafka_.Flush());
-  ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals()) == 11; }));
+  ASSERT_TRUE(WaitFor([&] { return Lines(a.Totals("prod")) == 11; }));
   EXPECT_EQ(a.Metric("obsgate_kafka_unkeyed_messages_total"), 10);
   a.source->Stop();
 }
