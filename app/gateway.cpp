@@ -154,6 +154,12 @@ core::Status Gateway::JoinCluster() {
   auto cluster = Cluster::Create(config_.cluster, config_.server.api_token, *registry_);
   if (!cluster) return core::Error{"cluster: " + cluster.error()};
   cluster_ = std::move(cluster).value();
+  if (config_.server.api_token.empty()) {
+    log::Warn(
+        "cluster: without server.api_token, whoever reaches this port can add counts and "
+        "hand rollbacks to the leader",
+        {{"hint", "set server.api_token (the same on every replica)"}});
+  }
   ingest_->UseCluster(cluster_.get());
   rollbacks_->controller().ForwardWhenStandingBy(
       [c = cluster_.get()](const rollback::Candidate& candidate, const rollback::RollbackEvent& e,
