@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace obsgate::rules {
 namespace {
@@ -23,14 +24,15 @@ std::uint32_t LowOf(const Counts& c, std::size_t i) {
   }
 }
 
-// A snapshot block's 32-bit base of counter k, kept as two 16-bit words, low first.
+// A snapshot block's 32-bit base of counter k: its bytes, in the block's first words.
 std::uint32_t BaseOf(const std::uint16_t* block, std::size_t k) {
-  return block[2 * k] | static_cast<std::uint32_t>(block[2 * k + 1]) << 16;
+  std::uint32_t base;
+  std::memcpy(&base, block + 2 * k, sizeof base);
+  return base;
 }
 
 void SetBase(std::uint16_t* block, std::size_t k, std::uint32_t base) {
-  block[2 * k] = static_cast<std::uint16_t>(base);
-  block[2 * k + 1] = static_cast<std::uint16_t>(base >> 16);
+  std::memcpy(block + 2 * k, &base, sizeof base);
 }
 
 // (snapshot every, covering) in resolutions; the last tier used stretches to the horizon.
@@ -133,7 +135,7 @@ void WindowStore::BackdateLocked(std::uint32_t index, std::int64_t from, const C
     std::int64_t first = std::max(oldest, (from + tier.every - 1) / tier.every * tier.every);
     for (std::int64_t k = first; k <= newest; k += tier.every) {
       // Zeros before its birth, whatever the slot holds (a former occupant's snapshot).
-      Values v = Stored(index, tier, k);
+      Values v = Stored(s, Block(index), tier, k);
       for (std::size_t i = 0; i < kCounters; ++i) v[i] += LowOf(c, i);
       Snapshot(index, tier, k, v);
     }
@@ -304,9 +306,8 @@ void WindowStore::Widen(Series& s, const std::uint16_t* block) const {
   }
 }
 
-WindowStore::Values WindowStore::Stored(std::uint32_t index, const Tier& tier,
-                                        std::int64_t tick) const {
-  const Series& s = series_[index];
+inline WindowStore::Values WindowStore::Stored(const Series& s, const std::uint16_t* block,
+                                               const Tier& tier, std::int64_t tick) {
   Values v{};
   if (tick < s.birth_tick) return v;
   const std::size_t at = At(tier, tick);
@@ -314,10 +315,12 @@ WindowStore::Values WindowStore::Stored(std::uint32_t index, const Tier& tier,
     std::copy_n(&s.wide[at], kCounters, v.begin());
     return v;
   }
-  const std::uint16_t* block = Block(index);
-  for (std::size_t k = 0; k < kCounters; ++k) {
-    v[k] = BaseOf(block, k) + block[kBaseWords + at + k];
-  }
+  // The four bases and the four steps, each loaded at once.
+  std::uint32_t base[kCounters];
+  std::uint16_t step[kCounters];
+  std::memcpy(base, block, sizeof base);
+  std::memcpy(step, block + kBaseWords + at, sizeof step);
+  for (std::size_t k = 0; k < kCounters; ++k) v[k] = base[k] + step[k];
   return v;
 }
 
@@ -336,7 +339,7 @@ void WindowStore::Tick() {
       continue;
     }
     // Totals at the previous tick: what every tick skipped since (a stalled process) records.
-    const Values before = Stored(i, tiers_[0], prev);
+    const Values before = Stored(s, Block(i), tiers_[0], prev);
     const Values total = {LowOf(s.total, 0), LowOf(s.total, 1), LowOf(s.total, 2),
                           LowOf(s.total, 3)};
     for (const Tier& tier : tiers_) {
@@ -356,7 +359,8 @@ void WindowStore::Tick() {
 void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounters]) const {
   const Series& s = series_[index];
   const std::int64_t now = last_tick_;
-  const Values at_now = Stored(index, tiers_[0], now);
+  const std::uint16_t* block = Block(index);
+  const Values at_now = Stored(s, block, tiers_[0], now);
   if (t < static_cast<double>(s.birth_tick)) {
     for (std::size_t k = 0; k < kCounters; ++k) out[k] = at_now[k];
     return;
@@ -389,8 +393,8 @@ void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounter
     tier_b = &tiers_[0];
   }
   double frac = b > a ? (t - static_cast<double>(a)) / static_cast<double>(b - a) : 0;
-  const Values va = Stored(index, *tier, a);
-  const Values vb = frac > 0 ? Stored(index, *tier_b, b) : va;
+  const Values va = Stored(s, block, *tier, a);
+  const Values vb = frac > 0 ? Stored(s, block, *tier_b, b) : va;
   for (std::size_t k = 0; k < kCounters; ++k) {
     out[k] = static_cast<double>(static_cast<std::uint32_t>(at_now[k] - va[k])) -
              frac * static_cast<double>(static_cast<std::uint32_t>(vb[k] - va[k]));

@@ -169,8 +169,10 @@ class WindowStore {
   // Where the snapshot of `tick` starts within a series' values.
   static std::size_t At(const Tier& tier, std::int64_t tick);
   void Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick, const Values& v);
-  // The totals (low 32 bits) snapshotted at `tick`, or zeros before the series was born.
-  Values Stored(std::uint32_t index, const Tier& tier, std::int64_t tick) const;
+  // The totals (low 32 bits) snapshotted at `tick`, or zeros before the series was born; `block`
+  // is the series' own. Inline, defined in the .cpp that alone calls it: a window reads up to 6.
+  static inline Values Stored(const Series& s, const std::uint16_t* block, const Tier& tier,
+                              std::int64_t tick);
   // Moves counter k's base up to the smallest step of every snapshot but `skip`.
   void Rebase(std::uint16_t* block, std::size_t skip, std::size_t k) const;
   // Gives s its snapshots at full width, each the value the block holds.
@@ -197,7 +199,7 @@ class WindowStore {
       resolved_;
   // Series and their snapshots (block_ words per series slot) live in chunks of kChunkSeries
   // slots: growing never copies them, nor leaves a freed slab behind for the heap to keep. A block
-  // is kCounters 32-bit bases (low half first), then per value its 16-bit step above the base.
+  // is kCounters 32-bit bases, two words each, then per value its 16-bit step above the base.
   static constexpr std::size_t kChunkSeries = 4096;
   static constexpr std::size_t kBaseWords = 2 * kCounters;
   std::deque<Series> series_;
