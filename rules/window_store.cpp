@@ -269,20 +269,15 @@ void WindowStore::Snapshot(std::uint32_t index, const Tier& tier, std::int64_t t
   Series& s = series_[index];
   const std::size_t at = At(tier, tick);
   std::uint16_t* block = Block(index);
-  for (std::size_t k = 0; k < kCounters && !s.wide; ++k) {
+  for (std::size_t k = 0; k < kCounters; ++k) {
     std::uint32_t step = v[k] - BaseOf(block, k);
-    if (step > 0xFFFF) {
+    if (step > 0xFFFF && !s.high) {
       Rebase(block, at / kCounters, k);
       step = v[k] - BaseOf(block, k);
+      if (step > 0xFFFF) Widen(s);
     }
-    if (step > 0xFFFF) {
-      Widen(s, block);
-    } else {
-      block[kBaseWords + at + k] = static_cast<std::uint16_t>(step);
-    }
-  }
-  if (s.wide) {
-    std::copy(v.begin(), v.end(), &s.wide[at]);
+    block[kBaseWords + at + k] = static_cast<std::uint16_t>(step);
+    if (s.high) s.high[at + k] = static_cast<std::uint16_t>(step >> 16);
   }
 }
 
@@ -299,27 +294,24 @@ void WindowStore::Rebase(std::uint16_t* block, std::size_t skip, std::size_t k) 
   SetBase(block, k, BaseOf(block, k) + least);
 }
 
-void WindowStore::Widen(Series& s, const std::uint16_t* block) const {
-  s.wide.reset(new std::uint32_t[values_]);
-  for (std::size_t i = 0; i < values_; ++i) {
-    s.wide[i] = BaseOf(block, i % kCounters) + block[kBaseWords + i];
-  }
-}
+void WindowStore::Widen(Series& s) const { s.high.reset(new std::uint16_t[values_]()); }
 
 inline WindowStore::Values WindowStore::Stored(const Series& s, const std::uint16_t* block,
                                                const Tier& tier, std::int64_t tick) {
   Values v{};
   if (tick < s.birth_tick) return v;
   const std::size_t at = At(tier, tick);
-  if (s.wide) {
-    std::copy_n(&s.wide[at], kCounters, v.begin());
-    return v;
-  }
   // The four bases and the four steps, each loaded at once.
   std::uint32_t base[kCounters];
   std::uint16_t step[kCounters];
   std::memcpy(base, block, sizeof base);
   std::memcpy(step, block + kBaseWords + at, sizeof step);
+  if (s.high) [[unlikely]] {
+    for (std::size_t k = 0; k < kCounters; ++k) {
+      v[k] = base[k] + (step[k] | std::uint32_t{s.high[at + k]} << 16);
+    }
+    return v;
+  }
   for (std::size_t k = 0; k < kCounters; ++k) v[k] = base[k] + step[k];
   return v;
 }
@@ -536,7 +528,7 @@ std::size_t WindowStore::MemoryBytes() const {
   std::size_t bytes = snapshots_.size() * kChunkSeries * block_ * sizeof(std::uint16_t) +
                       series_.size() * sizeof(Series) + index_.bucket_count() * sizeof(void*);
   for (const Series& s : series_) {
-    if (s.wide) bytes += values_ * sizeof(std::uint32_t);
+    if (s.high) bytes += values_ * sizeof(std::uint16_t);
   }
   // An unordered_map node: next pointer, the pair, the cached hash.
   constexpr std::size_t kNode =

@@ -74,7 +74,7 @@ using VersionResolver = std::function<std::optional<ResolvedVersion>(const core:
 // tiers (1s for 10s, 10s for 1m, 1m for 15m, 5m for 1h, then coarser), so a window sum is the
 // total now minus the total at its start, interpolated inside one bucket. About 47 snapshots per
 // series for a one-hour horizon: 8 bytes each while the series' counts grow by less than 2^16
-// over the horizon, 16 more each once they do. Thread-safe: one mutex, taken once per Merge
+// over the horizon, 8 more each once they do. Thread-safe: one mutex, taken once per Merge
 // (ingest threads, once per batch) and once per Tick (the rule thread); never per line.
 class WindowStore {
  public:
@@ -154,8 +154,8 @@ class WindowStore {
     std::int64_t birth_tick = 0;  // the first tick whose snapshot includes its counts
     core::TimePoint first_seen;
     core::TimePoint last_seen;  // when counts last arrived
-    // Its snapshots at full width once a 16-bit step could not hold them; null before.
-    std::unique_ptr<std::uint32_t[]> wide;
+    // The high halves of its steps, once a 16-bit step could not hold one; null before.
+    std::unique_ptr<std::uint16_t[]> high;
     // A slot in use has a key; an evicted one is reset to Series{}. No flag of its own: 8 bytes
     // less per series.
     bool live() const { return key != nullptr; }
@@ -175,8 +175,8 @@ class WindowStore {
                               std::int64_t tick);
   // Moves counter k's base up to the smallest step of every snapshot but `skip`.
   void Rebase(std::uint16_t* block, std::size_t skip, std::size_t k) const;
-  // Gives s its snapshots at full width, each the value the block holds.
-  void Widen(Series& s, const std::uint16_t* block) const;
+  // Gives s 32-bit steps: high halves, all zero, beside the block's low ones.
+  void Widen(Series& s) const;
   WindowCounts WindowLocked(std::uint32_t index, core::Duration window, core::Duration ago) const;
   void SinceLocked(std::uint32_t index, double tick, double out[kCounters]) const;
   void NoteVersion(const core::SeriesKey& key, std::uint32_t index);

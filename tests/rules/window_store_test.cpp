@@ -265,7 +265,7 @@ TEST_F(WindowStoreTest, ASeriesThatOutgrowsSixteenBitStepsKeepsExactSums) {
   for (int i = 0; i < 5; ++i) Second(auth_, 1, 0);
   const std::size_t narrow = store_.MemoryBytes();
   Second(auth_, 70'000, 3);
-  EXPECT_GT(store_.MemoryBytes(), narrow);  // moved to full width
+  EXPECT_GT(store_.MemoryBytes(), narrow);  // its steps widened to 32 bits
   for (int i = 0; i < 5; ++i) Second(auth_, 2, 1);
   EXPECT_EQ(W(auth_, 5s).requests, 10);
   EXPECT_EQ(W(auth_, 6s).requests, 70'010);
@@ -296,7 +296,7 @@ TEST_F(WindowStoreTest, WindowsAcrossTheLow32BitsWrappingStayExact) {
   EXPECT_EQ(W(auth_, 2s).requests, 20);
 }
 
-TEST_F(WindowStoreTest, AnEvictedWideSeriesFreesItsSnapshotsForTheNextInItsSlot) {
+TEST_F(WindowStoreTest, AnEvictedWideSeriesFreesItsHighHalvesForTheNextInItsSlot) {
   WindowOptions o;
   o.idle_ttl = 10s;
   WindowStore store(o, clock_);
@@ -317,7 +317,7 @@ TEST_F(WindowStoreTest, AnEvictedWideSeriesFreesItsSnapshotsForTheNextInItsSlot)
   ASSERT_EQ(store.size(), 0u);                 // evicted; the next new series takes its slot
   SeriesKey billing{"prod", "billing", "v7"};  // a key as long as auth_'s: the same index bytes
   for (int i = 0; i < 3; ++i) second(billing, 5);
-  EXPECT_EQ(store.MemoryBytes(), narrow);  // the wide snapshots went with auth_
+  EXPECT_EQ(store.MemoryBytes(), narrow);  // the high halves went with auth_
   EXPECT_EQ(store.Window(billing, 1h)->requests, 15);
   EXPECT_EQ(store.Window(billing, 1s)->requests, 5);
   EXPECT_EQ(store.Window(billing, 2s)->requests, 10);
