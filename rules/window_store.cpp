@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 namespace obsgate::rules {
 namespace {
@@ -21,6 +22,17 @@ std::uint32_t LowOf(const Counts& c, std::size_t i) {
     default:
       return Low(c.error_lines);
   }
+}
+
+// A snapshot block's 32-bit base of counter k: its bytes, in the block's first words.
+std::uint32_t BaseOf(const std::uint16_t* block, std::size_t k) {
+  std::uint32_t base;
+  std::memcpy(&base, block + 2 * k, sizeof base);
+  return base;
+}
+
+void SetBase(std::uint16_t* block, std::size_t k, std::uint32_t base) {
+  std::memcpy(block + 2 * k, &base, sizeof base);
 }
 
 // (snapshot every, covering) in resolutions; the last tier used stretches to the horizon.
@@ -60,7 +72,8 @@ WindowStore::WindowStore(WindowOptions options, const core::Clock& clock)
     tiers_.push_back(t);
     if (last) break;
   }
-  block_ = offset;
+  values_ = offset;
+  block_ = kBaseWords + values_;
   last_tick_ = TickOf(clock_.Now());
 }
 
@@ -121,11 +134,10 @@ void WindowStore::BackdateLocked(std::uint32_t index, std::int64_t from, const C
     const std::int64_t oldest = newest - (tier.slots - 1) * tier.every;
     std::int64_t first = std::max(oldest, (from + tier.every - 1) / tier.every * tier.every);
     for (std::int64_t k = first; k <= newest; k += tier.every) {
-      std::size_t slot = static_cast<std::size_t>((k / tier.every) % tier.slots);
-      std::uint32_t* p = Block(index) + tier.offset + slot * kCounters;
-      // Before its birth the series had no counts; the slot may still hold a former occupant's.
-      if (k < s.birth_tick) std::fill_n(p, kCounters, 0u);
-      for (std::size_t i = 0; i < kCounters; ++i) p[i] += LowOf(c, i);
+      // Zeros before its birth, whatever the slot holds (a former occupant's snapshot).
+      Values v = Stored(s, Block(index), tier, k);
+      for (std::size_t i = 0; i < kCounters; ++i) v[i] += LowOf(c, i);
+      Snapshot(index, tier, k, v);
     }
   }
   s.birth_tick = std::min(s.birth_tick, from);
@@ -200,12 +212,14 @@ std::uint32_t WindowStore::FindOrCreate(const core::SeriesKey& wanted) {
   } else {
     idx = static_cast<std::uint32_t>(series_.size());
     if (idx / kChunkSeries >= snapshots_.size()) {
-      // Not zeroed here: each slot is, when it is first taken, so untouched pages cost no memory.
-      snapshots_.emplace_back(new std::uint32_t[kChunkSeries * block_]);
+      // Not zeroed here: each slot is, whenever it is taken, so untouched pages cost no memory.
+      snapshots_.emplace_back(new std::uint16_t[kChunkSeries * block_]);
     }
     series_.emplace_back();
-    std::fill_n(Block(idx), block_, 0u);
   }
+  // Zero bases and steps: before its birth a series' totals were zero, so every snapshot holds a
+  // value it could have had, and the smallest of them is a base the next step can rise from.
+  std::fill_n(Block(idx), block_, std::uint16_t{0});
   auto [it, inserted] = index_.emplace(*key, idx);
   Series& s = series_[idx];
   s = Series{};
@@ -246,18 +260,60 @@ void WindowStore::NoteVersion(const core::SeriesKey& key, std::uint32_t index) {
   }
 }
 
-void WindowStore::Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick,
-                           const Counts& c) {
-  std::size_t slot = static_cast<std::size_t>((tick / tier.every) % tier.slots);
-  std::uint32_t* p = Block(index) + tier.offset + slot * kCounters;
-  for (std::size_t k = 0; k < kCounters; ++k) p[k] = LowOf(c, k);
+std::size_t WindowStore::At(const Tier& tier, std::int64_t tick) {
+  return tier.offset + static_cast<std::size_t>((tick / tier.every) % tier.slots) * kCounters;
 }
 
-std::uint32_t WindowStore::Stored(std::uint32_t index, const Tier& tier, std::int64_t tick,
-                                  std::size_t counter) const {
-  if (tick < series_[index].birth_tick) return 0;
-  std::size_t slot = static_cast<std::size_t>((tick / tier.every) % tier.slots);
-  return Block(index)[tier.offset + slot * kCounters + counter];
+void WindowStore::Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick,
+                           const Values& v) {
+  Series& s = series_[index];
+  const std::size_t at = At(tier, tick);
+  std::uint16_t* block = Block(index);
+  for (std::size_t k = 0; k < kCounters; ++k) {
+    std::uint32_t step = v[k] - BaseOf(block, k);
+    if (step > 0xFFFF && !s.high) {
+      Rebase(block, at / kCounters, k);
+      step = v[k] - BaseOf(block, k);
+      if (step > 0xFFFF) Widen(s);
+    }
+    block[kBaseWords + at + k] = static_cast<std::uint16_t>(step);
+    if (s.high) s.high[at + k] = static_cast<std::uint16_t>(step >> 16);
+  }
+}
+
+void WindowStore::Rebase(std::uint16_t* block, std::size_t skip, std::size_t k) const {
+  std::uint16_t* steps = block + kBaseWords;
+  std::uint16_t least = 0xFFFF;
+  for (std::size_t i = 0; i < values_ / kCounters; ++i) {
+    if (i != skip) least = std::min(least, steps[i * kCounters + k]);
+  }
+  for (std::size_t i = 0; i < values_ / kCounters; ++i) {
+    // The skipped snapshot is about to be overwritten; what it holds meanwhile is never read.
+    steps[i * kCounters + k] = i == skip ? 0 : steps[i * kCounters + k] - least;
+  }
+  SetBase(block, k, BaseOf(block, k) + least);
+}
+
+void WindowStore::Widen(Series& s) const { s.high.reset(new std::uint16_t[values_]()); }
+
+inline WindowStore::Values WindowStore::Stored(const Series& s, const std::uint16_t* block,
+                                               const Tier& tier, std::int64_t tick) {
+  Values v{};
+  if (tick < s.birth_tick) return v;
+  const std::size_t at = At(tier, tick);
+  // The four bases and the four steps, each loaded at once.
+  std::uint32_t base[kCounters];
+  std::uint16_t step[kCounters];
+  std::memcpy(base, block, sizeof base);
+  std::memcpy(step, block + kBaseWords + at, sizeof step);
+  if (s.high) [[unlikely]] {
+    for (std::size_t k = 0; k < kCounters; ++k) {
+      v[k] = base[k] + (step[k] | std::uint32_t{s.high[at + k]} << 16);
+    }
+    return v;
+  }
+  for (std::size_t k = 0; k < kCounters; ++k) v[k] = base[k] + step[k];
+  return v;
 }
 
 void WindowStore::Tick() {
@@ -275,18 +331,16 @@ void WindowStore::Tick() {
       continue;
     }
     // Totals at the previous tick: what every tick skipped since (a stalled process) records.
-    Counts before;
-    if (prev >= s.birth_tick) {
-      before = Counts{Stored(i, tiers_[0], prev, 0), Stored(i, tiers_[0], prev, 1),
-                      Stored(i, tiers_[0], prev, 2), Stored(i, tiers_[0], prev, 3)};
-    }
+    const Values before = Stored(s, Block(i), tiers_[0], prev);
+    const Values total = {LowOf(s.total, 0), LowOf(s.total, 1), LowOf(s.total, 2),
+                          LowOf(s.total, 3)};
     for (const Tier& tier : tiers_) {
       std::int64_t first = (prev / tier.every + 1) * tier.every;
       std::int64_t last = (tick / tier.every) * tier.every;
       if (first > last) continue;
       first = std::max(first, last - (tier.slots - 1) * tier.every);
       for (std::int64_t k = first; k <= last; k += tier.every) {
-        Snapshot(i, tier, k, k == tick ? s.total : before);
+        Snapshot(i, tier, k, k == tick ? total : before);
       }
     }
   }
@@ -295,16 +349,10 @@ void WindowStore::Tick() {
 
 // How much each counter grew from tick `t` (fractional, in the past) to the last tick.
 void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounters]) const {
-  static constexpr std::uint32_t kZero[kCounters] = {};
   const Series& s = series_[index];
   const std::int64_t now = last_tick_;
-  // The four counters of a snapshot, read together: one division per snapshot, not four.
-  auto slot = [&](const Tier& tier, std::int64_t tick) -> const std::uint32_t* {
-    if (tick < s.birth_tick) return kZero;
-    std::size_t i = static_cast<std::size_t>((tick / tier.every) % tier.slots);
-    return Block(index) + tier.offset + i * kCounters;
-  };
-  const std::uint32_t* at_now = slot(tiers_[0], now);
+  const std::uint16_t* block = Block(index);
+  const Values at_now = Stored(s, block, tiers_[0], now);
   if (t < static_cast<double>(s.birth_tick)) {
     for (std::size_t k = 0; k < kCounters; ++k) out[k] = at_now[k];
     return;
@@ -337,8 +385,8 @@ void WindowStore::SinceLocked(std::uint32_t index, double t, double out[kCounter
     tier_b = &tiers_[0];
   }
   double frac = b > a ? (t - static_cast<double>(a)) / static_cast<double>(b - a) : 0;
-  const std::uint32_t* va = slot(*tier, a);
-  const std::uint32_t* vb = frac > 0 ? slot(*tier_b, b) : va;
+  const Values va = Stored(s, block, *tier, a);
+  const Values vb = frac > 0 ? Stored(s, block, *tier_b, b) : va;
   for (std::size_t k = 0; k < kCounters; ++k) {
     out[k] = static_cast<double>(static_cast<std::uint32_t>(at_now[k] - va[k])) -
              frac * static_cast<double>(static_cast<std::uint32_t>(vb[k] - va[k]));
@@ -477,8 +525,11 @@ std::uint64_t WindowStore::evicted_series() const {
 
 std::size_t WindowStore::MemoryBytes() const {
   std::lock_guard lock(mu_);
-  std::size_t bytes = snapshots_.size() * kChunkSeries * block_ * sizeof(std::uint32_t) +
+  std::size_t bytes = snapshots_.size() * kChunkSeries * block_ * sizeof(std::uint16_t) +
                       series_.size() * sizeof(Series) + index_.bucket_count() * sizeof(void*);
+  for (const Series& s : series_) {
+    if (s.high) bytes += values_ * sizeof(std::uint16_t);
+  }
   // An unordered_map node: next pointer, the pair, the cached hash.
   constexpr std::size_t kNode =
       sizeof(void*) + sizeof(std::pair<core::SeriesKey, std::uint32_t>) + sizeof(std::size_t);

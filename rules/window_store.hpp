@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -71,8 +72,9 @@ using VersionResolver = std::function<std::optional<ResolvedVersion>(const core:
 
 // Rolling counts per series: cumulative totals, plus snapshots of them at tick times kept in
 // tiers (1s for 10s, 10s for 1m, 1m for 15m, 5m for 1h, then coarser), so a window sum is the
-// total now minus the total at its start, interpolated inside one bucket. About 47 snapshots of
-// 16 bytes per series for a one-hour horizon. Thread-safe: one mutex, taken once per Merge
+// total now minus the total at its start, interpolated inside one bucket. About 47 snapshots per
+// series for a one-hour horizon: 8 bytes each while the series' counts grow by less than 2^16
+// over the horizon, 8 more each once they do. Thread-safe: one mutex, taken once per Merge
 // (ingest threads, once per batch) and once per Tick (the rule thread); never per line.
 class WindowStore {
  public:
@@ -140,8 +142,10 @@ class WindowStore {
   struct Tier {
     std::int64_t every = 1;  // in ticks
     std::int64_t slots = 0;
-    std::size_t offset = 0;  // first snapshot of this tier within a series' block
+    std::size_t offset = 0;  // first value of this tier within a series' snapshots
   };
+  static constexpr std::size_t kCounters = 4;
+  using Values = std::array<std::uint32_t, kCounters>;
   struct DeploymentVersions;
   struct Series {
     const core::SeriesKey* key = nullptr;      // points at the index's key
@@ -150,20 +154,29 @@ class WindowStore {
     std::int64_t birth_tick = 0;  // the first tick whose snapshot includes its counts
     core::TimePoint first_seen;
     core::TimePoint last_seen;  // when counts last arrived
+    // The high halves of its steps, once a 16-bit step could not hold one; null before.
+    std::unique_ptr<std::uint16_t[]> high;
     // A slot in use has a key; an evicted one is reset to Series{}. No flag of its own: 8 bytes
     // less per series.
     bool live() const { return key != nullptr; }
   };
-  static constexpr std::size_t kCounters = 4;
 
   std::uint32_t FindOrCreate(const core::SeriesKey& key);
   void EvictLocked(std::uint32_t index);
   // Adds `c` to every snapshot from tick `from` on, taking the series' birth back to it.
   void BackdateLocked(std::uint32_t index, std::int64_t from, const core::Counts& c);
   std::uint32_t Resolve(const core::SeriesKey& key);
-  void Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick, const core::Counts& c);
-  std::uint32_t Stored(std::uint32_t index, const Tier& tier, std::int64_t tick,
-                       std::size_t counter) const;
+  // Where the snapshot of `tick` starts within a series' values.
+  static std::size_t At(const Tier& tier, std::int64_t tick);
+  void Snapshot(std::uint32_t index, const Tier& tier, std::int64_t tick, const Values& v);
+  // The totals (low 32 bits) snapshotted at `tick`, or zeros before the series was born; `block`
+  // is the series' own. Inline, defined in the .cpp that alone calls it: a window reads up to 6.
+  static inline Values Stored(const Series& s, const std::uint16_t* block, const Tier& tier,
+                              std::int64_t tick);
+  // Moves counter k's base up to the smallest step of every snapshot but `skip`.
+  void Rebase(std::uint16_t* block, std::size_t skip, std::size_t k) const;
+  // Gives s 32-bit steps: high halves, all zero, beside the block's low ones.
+  void Widen(Series& s) const;
   WindowCounts WindowLocked(std::uint32_t index, core::Duration window, core::Duration ago) const;
   void SinceLocked(std::uint32_t index, double tick, double out[kCounters]) const;
   void NoteVersion(const core::SeriesKey& key, std::uint32_t index);
@@ -173,7 +186,8 @@ class WindowStore {
   const WindowOptions options_;
   const core::Clock& clock_;
   std::vector<Tier> tiers_;
-  std::size_t block_ = 0;  // uint32 values per series
+  std::size_t values_ = 0;  // snapshots times counters, per series
+  std::size_t block_ = 0;   // uint16 words per series: the bases, then a step per value
 
   mutable std::mutex mu_;
   std::int64_t last_tick_ = 0;
@@ -183,13 +197,15 @@ class WindowStore {
   std::unordered_map<core::SeriesKey, std::pair<core::SeriesKey, core::TimePoint>,
                      core::SeriesKeyHash>
       resolved_;
-  // Series and their snapshots (block_ values per series slot) live in chunks of kChunkSeries
-  // slots: growing never copies them, nor leaves a freed slab behind for the heap to keep.
+  // Series and their snapshots (block_ words per series slot) live in chunks of kChunkSeries
+  // slots: growing never copies them, nor leaves a freed slab behind for the heap to keep. A block
+  // is kCounters 32-bit bases, two words each, then per value its 16-bit step above the base.
   static constexpr std::size_t kChunkSeries = 4096;
+  static constexpr std::size_t kBaseWords = 2 * kCounters;
   std::deque<Series> series_;
   std::vector<std::uint32_t> free_;
-  std::vector<std::unique_ptr<std::uint32_t[]>> snapshots_;
-  std::uint32_t* Block(std::uint32_t index) const {
+  std::vector<std::unique_ptr<std::uint16_t[]>> snapshots_;
+  std::uint16_t* Block(std::uint32_t index) const {
     return snapshots_[index / kChunkSeries].get() + (index % kChunkSeries) * block_;
   }
   static constexpr std::uint32_t kNoSeries = 0xFFFFFFFF;

@@ -260,6 +260,69 @@ TEST_F(WindowStoreTest, ForgetsTheSeriesOfTheDeploymentsNamedAndNoOthers) {
   EXPECT_EQ(W(auth_, 1h).requests, 4);
 }
 
+// Snapshots are 16-bit steps above a per-series base; these cross the edges of that.
+TEST_F(WindowStoreTest, ASeriesThatOutgrowsSixteenBitStepsKeepsExactSums) {
+  for (int i = 0; i < 5; ++i) Second(auth_, 1, 0);
+  const std::size_t narrow = store_.MemoryBytes();
+  Second(auth_, 70'000, 3);
+  EXPECT_GT(store_.MemoryBytes(), narrow);  // its steps widened to 32 bits
+  for (int i = 0; i < 5; ++i) Second(auth_, 2, 1);
+  EXPECT_EQ(W(auth_, 5s).requests, 10);
+  EXPECT_EQ(W(auth_, 6s).requests, 70'010);
+  EXPECT_EQ(W(auth_, 6s).errors, 8);
+  EXPECT_EQ(W(auth_, 11s).log_lines, 70'015);
+  Idle(20min);
+  EXPECT_EQ(W(auth_, 1h).requests, 70'015);
+  EXPECT_EQ(W(auth_, 1h).error_lines, 8);
+}
+
+TEST_F(WindowStoreTest, SteadyTrafficPastSixteenBitsInAllStaysNarrowAndExact) {
+  Second(auth_, 10, 1);
+  const std::size_t narrow = store_.MemoryBytes();
+  for (int i = 1; i < 2 * 3600; ++i) Second(auth_, 10, 1);  // 72,000 in all, 36,000 an hour
+  EXPECT_EQ(store_.MemoryBytes(), narrow);
+  EXPECT_EQ(W(auth_, 1s).requests, 10);
+  EXPECT_EQ(W(auth_, 1min).requests, 600);
+  EXPECT_EQ(W(auth_, 15min).errors, 900);
+  EXPECT_EQ(W(auth_, 1h).requests, 36'000);
+  EXPECT_EQ(store_.Total(auth_)->requests, 72'000u);
+}
+
+TEST_F(WindowStoreTest, WindowsAcrossTheLow32BitsWrappingStayExact) {
+  Second(auth_, 4'294'967'290, 0);
+  Second(auth_, 10, 0);
+  Second(auth_, 10, 0);
+  EXPECT_EQ(W(auth_, 1s).requests, 10);
+  EXPECT_EQ(W(auth_, 2s).requests, 20);
+}
+
+TEST_F(WindowStoreTest, AnEvictedWideSeriesFreesItsHighHalvesForTheNextInItsSlot) {
+  WindowOptions o;
+  o.idle_ttl = 10s;
+  WindowStore store(o, clock_);
+  auto second = [&](const SeriesKey& key, std::uint64_t n) {
+    local_.At(key.ns, key.deployment, key.version).requests += n;
+    store.Merge(local_);
+    clock_.Advance(1s);
+    store.Tick();
+  };
+  second(auth_, 1);
+  const std::size_t narrow = store.MemoryBytes();
+  second(auth_, 100'000);
+  EXPECT_GT(store.MemoryBytes(), narrow);
+  for (int i = 0; i < 10; ++i) {
+    clock_.Advance(1s);
+    store.Tick();
+  }
+  ASSERT_EQ(store.size(), 0u);                 // evicted; the next new series takes its slot
+  SeriesKey billing{"prod", "billing", "v7"};  // a key as long as auth_'s: the same index bytes
+  for (int i = 0; i < 3; ++i) second(billing, 5);
+  EXPECT_EQ(store.MemoryBytes(), narrow);  // the high halves went with auth_
+  EXPECT_EQ(store.Window(billing, 1h)->requests, 15);
+  EXPECT_EQ(store.Window(billing, 1s)->requests, 5);
+  EXPECT_EQ(store.Window(billing, 2s)->requests, 10);
+}
+
 TEST(WindowCounts, NoRequestsIsNoData) {
   WindowCounts c;
   EXPECT_EQ(c.ErrorRate(), std::nullopt);
