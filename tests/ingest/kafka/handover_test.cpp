@@ -167,6 +167,32 @@ TEST_F(HandoverTest, WithoutRewindTheTakenOverWindowsStartEmptyAndSaySo) {
   b.source->Stop();
 }
 
+TEST_F(HandoverTest, AReplicaRestartedWithRewindHasTheWindowsItHadBefore) {
+  std::uint64_t counted = 0;
+  {
+    Replica before;
+    ASSERT_TRUE(before.Start(Config(true, "")).ok());
+    for (int i = 0; i < 10; ++i) Round();
+    ASSERT_TRUE(kafka_.Flush());
+    ASSERT_TRUE(WaitFor([&] { return Lines(before.Totals("prod")) == Sent(); }));
+    counted = Lines(before.Totals("prod"));
+    before.source->Stop();  // commits, with the window start
+  }
+  // A new process: an empty store, nothing new in the topic; the log gives the windows back.
+  Replica after;
+  ASSERT_TRUE(after.Start(Config(true, "")).ok());
+  ASSERT_TRUE(WaitFor([&] { return Lines(after.Totals("prod")) >= counted; }))
+      << Lines(after.Totals("prod")) << " of " << counted;
+  std::this_thread::sleep_for(500ms);
+  std::map<std::string, core::Counts> totals = after.Totals("prod");
+  for (const auto& [d, n] : sent_) {
+    EXPECT_EQ(totals[d].log_lines, n) << d;
+    EXPECT_EQ(totals[d].errors, failed_[d]) << d;
+  }
+  EXPECT_EQ(after.Metric("obsgate_kafka_replayed_messages_total"), static_cast<double>(counted));
+  after.source->Stop();
+}
+
 TEST_F(HandoverTest, RecordsNotKeyedByDeploymentAreCounted) {
   Replica a;
   ASSERT_TRUE(a.Start(Config(false, "")).ok());
