@@ -469,8 +469,8 @@ void KafkaSource::Count(const rd_kafka_message_t& m) {
   const bool replayed = m.offset < p.replay_until;
   // The record's own time (the producer's, or the broker's append time); now when it has none.
   std::int64_t ms = rd_kafka_message_timestamp(&m, nullptr);
-  core::TimePoint at = ms >= 0 ? core::TimePoint(std::chrono::milliseconds(ms))
-                               : core::SystemClock().Now();
+  core::TimePoint at =
+      ms >= 0 ? core::TimePoint(std::chrono::milliseconds(ms)) : core::SystemClock().Now();
   NoteStart(p, m, at);
   if (replayed) {
     ++batch_replayed_;

@@ -191,7 +191,8 @@ class ReplayTest : public WindowStoreTest {
     }
   }
   void ExpectSameWindows(WindowStore& replayed) {
-    for (core::Duration w : std::initializer_list<core::Duration>{1s, 7s, 10s, 45s, 1min, 5min, 12min, 15min, 17min, 59min, 1h}) {
+    for (core::Duration w : std::initializer_list<core::Duration>{1s, 7s, 10s, 45s, 1min, 5min,
+                                                                  12min, 15min, 17min, 59min, 1h}) {
       WindowCounts live = W(auth_, w), got = *replayed.Window(auth_, w);
       EXPECT_DOUBLE_EQ(got.requests, live.requests) << w.count() << "ms";
       EXPECT_DOUBLE_EQ(got.errors, live.errors) << w.count() << "ms";
