@@ -190,10 +190,8 @@ class KafkaSource final : public Source {
         header_names_(config.header_names),
         labels_{config.labels.ns, config.labels.deployment, config.labels.version},
         rewind_(config.rewind_on_assign),
-        horizon_(horizon),
-        stretch_ms_(std::max<std::int64_t>(
-            1, std::chrono::duration_cast<std::chrono::milliseconds>(horizon).count() /
-                   kStretchesPerHorizon)),
+        horizon_ms_(std::chrono::duration_cast<std::chrono::milliseconds>(horizon).count()),
+        stretch_ms_(std::max<std::int64_t>(1, horizon_ms_ / kStretchesPerHorizon)),
         conf_(std::move(conf)),
         counter_(std::move(counter)),
         replay_counter_(std::move(replay_counter)),
@@ -255,16 +253,15 @@ class KafkaSource final : public Source {
     std::string topic;
     std::int32_t partition;
     LogStream stream;
-    std::int64_t next_offset = RD_KAFKA_OFFSET_INVALID;  // after the last message counted
-    bool counted = false;                                // next_offset moved since the last Flush
-    bool to_commit = false;                              // delivered moved since the last commit
+    // After the last message counted; the share's `delivered` lags it until the next Flush.
+    std::int64_t next_offset = RD_KAFKA_OFFSET_INVALID;
+    bool to_commit = false;          // delivered moved since the last commit
     std::int64_t replay_until = -1;  // offsets below this are replayed into past windows
     core::TimePoint assigned_at;
     bool rebuilt = false;  // its deployments' windows are rebuilt from the log
     Share share;
     // The deployment of the message before, so most messages skip the set.
     std::string last_ns, last_deployment;
-    bool has_last = false;
     prometheus::Gauge* lag = nullptr;
     prometheus::Gauge* owned = nullptr;
   };
@@ -338,7 +335,7 @@ class KafkaSource final : public Source {
   const core::StaticLabels header_names_;
   const SourceLabels labels_;
   const bool rewind_;
-  const core::Duration horizon_;
+  const std::int64_t horizon_ms_;
   const std::int64_t stretch_ms_;
   ConfHandle conf_;  // validated; copied into the handle at Start
 
@@ -477,7 +474,6 @@ void KafkaSource::Count(const rd_kafka_message_t& m) {
   } else {
     ++batch_messages_;
     p.next_offset = m.offset + 1;
-    p.counted = true;
   }
 
   std::string_view value(static_cast<const char*>(m.payload), m.payload ? m.len : 0);
@@ -522,8 +518,7 @@ void KafkaSource::NoteStart(Partition& p, const rd_kafka_message_t& m, core::Tim
   auto& starts = p.share.starts;
   if (starts.empty() || stretch > starts.back().first) starts.emplace_back(stretch, m.offset);
   // Keep the stretch the horizon begins in, and what follows it.
-  std::int64_t horizon_ms = std::chrono::duration_cast<std::chrono::milliseconds>(horizon_).count();
-  std::int64_t oldest = (ms - horizon_ms) / stretch_ms_;
+  std::int64_t oldest = (ms - horizon_ms_) / stretch_ms_;
   while (starts.size() > 1 && starts[1].first <= oldest) starts.pop_front();
 }
 
@@ -553,8 +548,7 @@ void KafkaSource::NoteDeployment(Partition& p, const rd_kafka_message_t& m, Line
            {"suppressed", held_back}});
     }
   }
-  if (p.has_last && p.last_deployment == deployment && p.last_ns == ns) return;
-  p.has_last = true;
+  if (p.last_deployment == deployment && p.last_ns == ns) return;  // never empty once set
   p.last_ns.assign(ns);
   p.last_deployment.assign(deployment);
   if (!p.share.deployments.emplace(p.last_ns, p.last_deployment).second) return;
@@ -604,9 +598,8 @@ void KafkaSource::Flush() {
     stats = IngestStats{};
   }
   for (auto& [key, p] : partitions_) {
-    if (!p->counted) continue;
+    if (p->next_offset == p->share.delivered) continue;
     p->share.delivered = p->next_offset;
-    p->counted = false;
     p->to_commit = true;
   }
 }
@@ -746,19 +739,20 @@ void KafkaSource::Rewind(rd_kafka_topic_partition_list_t* parts, const std::vect
     return;
   }
   std::int64_t replayed = 0, empty = 0;
+  // rd_kafka_committed fills the list in place: its i-th entry is parts' fresh[i]-th.
   for (int i = 0; i < committed->cnt; ++i) {
     const rd_kafka_topic_partition_t& c = committed->elems[i];
     Partition& p = PartitionFor(c.topic, c.partition);
-    std::int64_t start = c.err == RD_KAFKA_RESP_ERR_NO_ERROR ? WindowStartOf(c) : -1;
-    if (c.err == RD_KAFKA_RESP_ERR_NO_ERROR && c.offset < 0) {
-      // Never committed: everything the log holds is new, and counted as it is read.
-      p.rebuilt = true;
-      continue;
-    }
     if (c.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       ++empty;
       continue;
     }
+    if (c.offset < 0) {
+      // Never committed: everything the log holds is new, and counted as it is read.
+      p.rebuilt = true;
+      continue;
+    }
+    std::int64_t start = WindowStartOf(c);
     if (start < 0 || start > c.offset) {
       ++empty;  // committed without a window start: by something other than obsgate
       continue;
@@ -767,12 +761,7 @@ void KafkaSource::Rewind(rd_kafka_topic_partition_list_t* parts, const std::vect
     p.rebuilt = true;
     if (start == c.offset) continue;
     p.replay_until = c.offset;
-    for (int j : fresh) {
-      if (parts->elems[j].partition == c.partition &&
-          std::strcmp(parts->elems[j].topic, c.topic) == 0) {
-        parts->elems[j].offset = start;
-      }
-    }
+    parts->elems[fresh[static_cast<std::size_t>(i)]].offset = start;
     replayed += c.offset - start;
   }
   log::Info("kafka partitions taken over; replaying their records since the window start",
@@ -799,6 +788,7 @@ void KafkaSource::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_
         p.share = std::move(back->second);
         leaving_.erase(back);
         p.rebuilt = true;
+        p.next_offset = p.share.delivered;
         if (p.share.delivered >= 0) parts->elems[i].offset = p.share.delivered;
       } else if (rewind_) {
         fresh.push_back(i);
