@@ -161,7 +161,7 @@ Cluster::~Cluster() { Stop(); }
 
 const std::string& Cluster::self() const { return impl_->peers[impl_->self].url; }
 
-const std::string& Cluster::OwnerOf(std::string_view ns, std::string_view deployment) const {
+std::size_t Cluster::OwnerIndex(std::string_view ns, std::string_view deployment) const {
   std::size_t best = 0;
   std::uint64_t best_score = 0;
   for (std::size_t i = 0; i < impl_->peers.size(); ++i) {
@@ -173,17 +173,19 @@ const std::string& Cluster::OwnerOf(std::string_view ns, std::string_view deploy
       best_score = score;
     }
   }
-  return impl_->peers[best].url;
+  return best;
 }
 
-void Cluster::Forward(const std::string& owner, const core::SeriesKey& key,
-                      const core::Counts& counts) {
-  for (Impl::Peer& peer : impl_->peers) {
-    if (&peer.url != &owner && peer.url != owner) continue;
-    std::lock_guard lock(impl_->mu);
-    peer.pending.At(key.ns, key.deployment, key.version) += counts;
-    return;
-  }
+const std::string& Cluster::OwnerOf(std::string_view ns, std::string_view deployment) const {
+  return impl_->peers[OwnerIndex(ns, deployment)].url;
+}
+
+bool Cluster::Route(const core::SeriesKey& key, const core::Counts& counts) {
+  std::size_t owner = OwnerIndex(key.ns, key.deployment);
+  if (owner == impl_->self) return false;
+  std::lock_guard lock(impl_->mu);
+  impl_->peers[owner].pending.At(key.ns, key.deployment, key.version) += counts;
+  return true;
 }
 
 core::Status Cluster::Take(std::string_view body, core::LocalCounts& out) {
@@ -196,7 +198,14 @@ core::Status Cluster::Take(std::string_view body, core::LocalCounts& out) {
   return s;
 }
 
-void Cluster::ForwardRollback(std::string body) {
+core::Result<ha::ForwardedRollback> Cluster::TakeRollback(std::string_view body) {
+  auto r = ha::DecodeRollback(body);
+  if (!r) impl_->malformed->Increment();
+  return r;
+}
+
+void Cluster::ForwardRollback(const ha::ForwardedRollback& rollback) {
+  std::string body = ha::EncodeRollback(rollback);
   std::lock_guard lock(impl_->mu);
   impl_->rollback_bodies.push_back(std::move(body));
   impl_->wake.notify_all();

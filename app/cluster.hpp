@@ -8,6 +8,7 @@
 #include "core/config.hpp"
 #include "core/counts.hpp"
 #include "core/result.hpp"
+#include "ha/cluster_wire.hpp"
 
 namespace prometheus {
 class Registry;
@@ -31,18 +32,18 @@ class Cluster {
   // The owner of a deployment's counts: the peer with the highest hash of (peer, namespace,
   // deployment). Rendezvous hashing: a peer added or removed moves only its own share.
   const std::string& OwnerOf(std::string_view ns, std::string_view deployment) const;
-  bool Owns(std::string_view ns, std::string_view deployment) const {
-    return &OwnerOf(ns, deployment) == &self();
-  }
-  // Queues counts for their owner (not this replica); they are sent within forward_interval.
-  void Forward(const std::string& owner, const core::SeriesKey& key, const core::Counts& counts);
+  // Keeps counts whose deployment another replica owns, to be sent to it within
+  // forward_interval; false (nothing kept) when this replica owns them.
+  bool Route(const core::SeriesKey& key, const core::Counts& counts);
   // The counts a peer sent (POST /api/v1/cluster/counts), added to `out`; counted, and an error
   // that says what is wrong when the body is not what a peer sends.
   core::Status Take(std::string_view body, core::LocalCounts& out);
-  // Offers a standby's rollback (ha::EncodeRollback) to every other replica; the leader takes it,
-  // the others refuse. Sent from the cluster's thread, and offered again while no replica takes
-  // it (the lead changing hands), for give_up_after; the outcome is logged and counted.
-  void ForwardRollback(std::string body);
+  // A standby's rollback a peer offered (POST /api/v1/cluster/rollbacks), counted the same way.
+  core::Result<ha::ForwardedRollback> TakeRollback(std::string_view body);
+  // Offers a standby's rollback to every other replica; the leader takes it, the others refuse.
+  // Sent from the cluster's thread, and offered again while no replica takes it (the lead
+  // changing hands), for give_up_after; the outcome is logged and counted.
+  void ForwardRollback(const ha::ForwardedRollback& rollback);
 
   // Starts the sending thread. Counts a peer has not taken for give_up_after go to `local`
   // instead (split between replicas, not lost).
@@ -52,6 +53,7 @@ class Cluster {
 
  private:
   struct Impl;
+  std::size_t OwnerIndex(std::string_view ns, std::string_view deployment) const;
   explicit Cluster(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

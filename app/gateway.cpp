@@ -20,7 +20,6 @@
 #include "core/log.hpp"
 #include "core/process_metrics.hpp"
 #include "core/version.hpp"
-#include "ha/cluster_wire.hpp"
 #include "ha/leader_election.hpp"
 #include "rollback/controller.hpp"
 #include "rules/rule_engine.hpp"
@@ -164,7 +163,7 @@ core::Status Gateway::JoinCluster() {
   rollbacks_->controller().ForwardWhenStandingBy(
       [c = cluster_.get()](const rollback::Candidate& candidate, const rollback::RollbackEvent& e,
                            const std::string& rule) {
-        c->ForwardRollback(ha::EncodeRollback({c->self(), rule, candidate, e.values}));
+        c->ForwardRollback({c->self(), rule, candidate, e.values});
         return std::string("handed to the leader, which decides");
       });
   server_->Route(
@@ -181,10 +180,7 @@ core::Status Gateway::JoinCluster() {
   server_->Route(
       "POST", "/api/v1/cluster/rollbacks", "cluster_rollbacks",
       [this](const Request& req) {
-        if (!leadership_->leading()) {
-          return Response::Error(409, "standing by; " + leadership_->holder() + " leads");
-        }
-        auto r = ha::DecodeRollback(req.body);
+        auto r = cluster_->TakeRollback(req.body);
         if (!r) return Response::Error(400, r.error());
         std::string verdict =
             rollbacks_->controller().DecideForwarded(r->candidate, r->rule, r->from, r->values);

@@ -194,12 +194,7 @@ void Ingest::Deliver(std::string_view source, core::LocalCounts& counts,
     // partitions by the group, and scrape the same targets.
     thread_local core::LocalCounts mine;
     counts.Drain([this](const core::SeriesKey& k, const core::Counts& c) {
-      const std::string& owner = cluster_->OwnerOf(k.ns, k.deployment);
-      if (&owner == &cluster_->self()) {
-        mine.At(k.ns, k.deployment, k.version) += c;
-      } else {
-        cluster_->Forward(owner, k, c);
-      }
+      if (!cluster_->Route(k, c)) mine.At(k.ns, k.deployment, k.version) += c;
     });
     store_.Merge(mine);
   } else {
