@@ -145,22 +145,13 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
   }
   FillPeers(store_, config_, c);
   // What the alert showed, whatever comes of it.
-  RollbackEvent e;
-  e.at = clock_.Now();
-  e.target = c.target;
-  e.bad_version = c.bad_version;
-  e.baseline_version = c.baseline_version;
-  e.origin = "rule " + a.rule;
+  RollbackEvent e = NewEvent(c, "rule " + a.rule);
   for (const rules::Measurement& m : a.measurements) {
     if (m.value) e.values.emplace_back(m.name, *m.value);
   }
-  {
-    std::lock_guard lock(mu_);
-    e.id = NewId(e.at, next_id_++);
-  }
   if (leading_ && !leading_()) {
-    // Another replica decides; this one says what it saw, and remembers nothing of it, so it
-    // decides afresh should it lead later.
+    // Another replica decides; this one says what it saw, and keeps the alert while it fires, to
+    // decide it should it lead before it resolves.
     e.verdict = "standby";
     e.result = "standby";
     e.message = StandbyMessage();
@@ -178,6 +169,7 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
 std::string RollbackController::DecideForwarded(
     Candidate c, const std::string& rule, const std::string& from,
     std::vector<std::pair<std::string, double>> values) {
+  if (leading_ && !leading_()) return "standby";
   c.origin = Candidate::Origin::kRule;
   c.forced = false;
   // What the other replica saw of its deployments, and what this one sees of its own.
@@ -190,20 +182,22 @@ std::string RollbackController::DecideForwarded(
     for (const PeerTraffic& q : c.peers) known = known || q.name == p.name;
     if (!known) c.peers.push_back(std::move(p));
   }
+  RollbackEvent e = NewEvent(c, "rule " + rule + " on " + from);
+  e.values = std::move(values);
+  Decide(c, e);
+  return e.verdict.empty() ? "duplicate" : e.verdict;
+}
+
+RollbackEvent RollbackController::NewEvent(const Candidate& c, std::string origin) {
   RollbackEvent e;
   e.at = clock_.Now();
   e.target = c.target;
   e.bad_version = c.bad_version;
   e.baseline_version = c.baseline_version;
-  e.origin = "rule " + rule + " on " + from;
-  e.values = std::move(values);
-  {
-    std::lock_guard lock(mu_);
-    e.id = NewId(e.at, next_id_++);
-  }
-  if (leading_ && !leading_()) return "standby";
-  Decide(c, e);
-  return e.verdict.empty() ? "duplicate" : e.verdict;
+  e.origin = std::move(origin);
+  std::lock_guard lock(mu_);
+  e.id = NewId(e.at, next_id_++);
+  return e;
 }
 
 void RollbackController::Decide(const Candidate& c, RollbackEvent& e) {
@@ -371,21 +365,12 @@ RollbackEvent RollbackController::RollBackNow(const Target& target, const std::s
     FillPeers(store_, config_, c);
   }
   Decision d = guard_.Decide(c);
-  RollbackEvent e;
-  e.at = clock_.Now();
-  e.target = target;
-  e.bad_version = bad_version;
-  e.baseline_version = c.baseline_version;
-  e.origin = std::move(origin_text);
+  RollbackEvent e = NewEvent(c, std::move(origin_text));
   e.forced = c.forced;
   e.verdict = VerdictName(d.verdict);
   e.guard = d.guard;
   e.reason = d.reason;
   e.to_revision = to_revision;
-  {
-    std::lock_guard lock(mu_);
-    e.id = NewId(e.at, next_id_++);
-  }
   if (d.verdict == Decision::Verdict::kAct && dry_run) {
     e.verdict = VerdictName(Decision::Verdict::kDryRun);
     e.result = "dry_run";

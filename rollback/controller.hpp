@@ -80,6 +80,8 @@ class RollbackController : public rules::AlertListener {
     std::string to_revision;
   };
   void Finish(RollbackEvent& e);
+  // An event for `c`, with its time and id, before anything is decided.
+  RollbackEvent NewEvent(const Candidate& c, std::string origin);
   // The guard's decision on `c`, queued to act on or audited.
   void Decide(const Candidate& c, RollbackEvent& e);
   void Act(Job& job);
