@@ -23,6 +23,7 @@ class LeaderElectionTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(k8s_.Start());
+    k8s_.RequireToken("t0ken");  // the kubeconfig's: a lock that sent none would get 401
     kubeconfig_ = dir_.Write("kubeconfig", k8s_.Kubeconfig("obsgate"));
   }
 
