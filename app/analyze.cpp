@@ -2,10 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iostream>
-#include <map>
 #include <optional>
+#include <unordered_map>
 
 #include "core/json.hpp"
 #include "core/time.hpp"
@@ -29,7 +30,7 @@ namespace {
 
 struct SeriesReport {
   core::Counts total;
-  std::map<std::int64_t, core::Counts> by_second;  // log time, whole seconds
+  std::unordered_map<std::int64_t, core::Counts> by_second;  // log time, whole seconds
   std::optional<core::TimePoint> first, last;
 };
 
@@ -51,56 +52,57 @@ std::string JsonRate(std::uint64_t errors, std::uint64_t requests) {
 
 class Analysis {
  public:
-  explicit Analysis(std::unique_ptr<ingest::LineCounter> counter) : counter_(std::move(counter)) {}
+  Analysis(std::unique_ptr<ingest::LineCounter> counter, core::Duration window)
+      : counter_(std::move(counter)), window_seconds_(window.count() / 1000) {}
 
+  // Reads `in` in large blocks and counts each message at its runtime's time.
   void Read(std::istream& in, ingest::Format format, const std::string& name) {
     ingest::LogStream stream(format, name);
-    std::string line;
-    while (std::getline(in, line)) {
-      std::optional<ingest::LogStream::Message> m = stream.Frame(line, counter_->stats());
-      if (!m) continue;
-      std::optional<core::TimePoint> t = core::ParseRfc3339(m->time);
-      std::optional<std::int64_t> second;
-      if (t) {
-        second = std::chrono::duration_cast<std::chrono::seconds>(t->time_since_epoch()).count();
+    last_time_.reset();
+    last_second_.reset();
+    std::size_t kept = 0;  // bytes of a line begun in the block before
+    for (;;) {
+      if (buffer_.size() - kept < kBlock) buffer_.resize(kept + kBlock);
+      in.read(buffer_.data() + kept, static_cast<std::streamsize>(buffer_.size() - kept));
+      const std::size_t got = static_cast<std::size_t>(in.gcount());
+      if (got == 0) break;
+      std::string_view rest(buffer_.data(), kept + got);
+      while (const char* nl =
+                 static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()))) {
+        const std::size_t len = static_cast<std::size_t>(nl - rest.data());
+        Feed(stream, rest.substr(0, len));
+        rest.remove_prefix(len + 1);
       }
-      if (second != group_second_) Flush();
-      group_second_ = second;
-      if (t) {
-        group_first_ = group_first_ ? std::min(*group_first_, *t) : *t;
-        group_last_ = group_last_ ? std::max(*group_last_, *t) : *t;
-      }
-      stream.Count(*m, *counter_);
+      std::memmove(buffer_.data(), rest.data(), rest.size());
+      kept = rest.size();
     }
-    stream.Finish(*counter_);
-    Flush();
+    if (kept > 0) Feed(stream, std::string_view(buffer_.data(), kept));  // no final "\n"
+    // Messages cut off by the end of the file count at the time of the last one read.
+    while (stream.FinishOne(*counter_)) Track(last_second_, last_time_);
   }
 
-  // Counts gathered for one second of log time go to their series.
-  void Flush() {
-    counter_->counts().Drain([&](const core::SeriesKey& key, const core::Counts& c) {
-      SeriesReport& r = series_[key];
-      r.total += c;
-      if (group_second_) r.by_second[*group_second_] += c;
-      if (group_first_) r.first = r.first ? std::min(*r.first, *group_first_) : *group_first_;
-      if (group_last_) r.last = r.last ? std::max(*r.last, *group_last_) : *group_last_;
-    });
-    if (group_second_) newest_ = std::max(newest_.value_or(*group_second_), *group_second_);
-    group_second_.reset();
-    group_first_.reset();
-    group_last_.reset();
-  }
-
-  core::Counts Recent(const SeriesReport& r, core::Duration window) const {
+  core::Counts Recent(const SeriesReport& r) const {
     core::Counts sum;
     if (!newest_) return sum;
-    std::int64_t from = *newest_ - window.count() / 1000;
-    for (auto it = r.by_second.upper_bound(from); it != r.by_second.end(); ++it) sum += it->second;
+    const std::int64_t from = *newest_ - window_seconds_;
+    for (const auto& [second, counts] : r.by_second) {
+      if (second > from) sum += counts;
+    }
     return sum;
   }
 
-  void PrintTable(core::Duration window) const {
-    std::string w = core::FormatDuration(window);
+  // Every series counted, with what Track kept of it; call once, after the last Read.
+  void Finish() {
+    counter_->counts().Drain([&](const core::SeriesKey& key, const core::Counts& c) {
+      SeriesReport& r = series_[key];
+      if (auto it = tracks_.find(&c); it != tracks_.end()) r = std::move(it->second);
+      r.total = c;
+    });
+    tracks_.clear();
+  }
+
+  void PrintTable() const {
+    std::string w = core::FormatDuration(std::chrono::seconds(window_seconds_));
     int ns_w = 9, dep_w = 10, ver_w = 7;  // at least as wide as the headings
     for (const auto& [key, r] : series_) {
       ns_w = std::max(ns_w, static_cast<int>(key.ns.size()));
@@ -111,7 +113,7 @@ class Analysis {
                 dep_w, "DEPLOYMENT", ver_w, "VERSION", "REQUESTS", "ERRORS", "RATE",
                 ("REQ_" + w).c_str(), ("RATE_" + w).c_str(), "LINES", "ERR_LINES", "FIRST", "LAST");
     for (const auto& [key, r] : Sorted()) {
-      core::Counts recent = Recent(*r, window);
+      core::Counts recent = Recent(*r);
       std::printf("%-*s %-*s %-*s %10llu %8llu %8s %10llu %8s %10llu %9llu  %-24s %s\n", ns_w,
                   key->ns.empty() ? "-" : key->ns.c_str(), dep_w, key->deployment.c_str(), ver_w,
                   key->version.empty() ? "-" : key->version.c_str(),
@@ -136,11 +138,13 @@ class Analysis {
         static_cast<unsigned long long>(s.truncated));
   }
 
-  void PrintJson(core::Duration window) const {
-    std::string out = "{\"window\":\"" + core::FormatDuration(window) + "\",\"series\":[";
+  void PrintJson() const {
+    std::string out = "{\"window\":\"" +
+                      core::FormatDuration(std::chrono::seconds(window_seconds_)) +
+                      "\",\"series\":[";
     bool first = true;
     for (const auto& [key, r] : Sorted()) {
-      core::Counts recent = Recent(*r, window);
+      core::Counts recent = Recent(*r);
       out += first ? "" : ",";
       first = false;
       out += "{\"namespace\":" + core::JsonQuote(key->ns) +
@@ -177,10 +181,60 @@ class Analysis {
     return v;
   }
 
+  static constexpr std::size_t kBlock = 1 << 20;
+
+  void Feed(ingest::LogStream& stream, std::string_view line) {
+    std::optional<std::string_view> time = stream.Feed(line, *counter_);
+    if (!time) return;
+    last_time_ = time_reader_.Parse(*time);
+    last_second_.reset();
+    if (last_time_) {
+      last_second_ =
+          std::chrono::duration_cast<std::chrono::seconds>(last_time_->time_since_epoch()).count();
+    }
+    Track(last_second_, last_time_);
+  }
+
+  // What the message just counted added to its series goes to its second of log time. A series is
+  // known by the address of its counts, which stays the same until Finish.
+  void Track(std::optional<std::int64_t> second, std::optional<core::TimePoint> time) {
+    const core::Counts* counts = counter_->counts().last();
+    if (counts != tracked_) {
+      tracked_ = counts;
+      track_ = &tracks_[counts];
+    }
+    SeriesReport& r = *track_;
+    core::Counts added = *counts;
+    added.requests -= r.total.requests;
+    added.errors -= r.total.errors;
+    added.log_lines -= r.total.log_lines;
+    added.error_lines -= r.total.error_lines;
+    r.total = *counts;
+    if (time) {
+      r.first = r.first ? std::min(*r.first, *time) : *time;
+      r.last = r.last ? std::max(*r.last, *time) : *time;
+    }
+    if (!second) return;
+    if (!newest_ || *second > *newest_) newest_ = *second;
+    r.by_second[*second] += added;
+    // Seconds at or before newest - window can never be in the window at the end: let them go
+    // once they outnumber the window's, so a long file keeps a window's worth per series.
+    if (r.by_second.size() > 2 * static_cast<std::size_t>(window_seconds_) + 64) {
+      const std::int64_t from = *newest_ - window_seconds_;
+      std::erase_if(r.by_second, [&](const auto& entry) { return entry.first <= from; });
+    }
+  }
+
   std::unique_ptr<ingest::LineCounter> counter_;
+  std::int64_t window_seconds_;
+  std::string buffer_;
+  core::Rfc3339Reader time_reader_;
+  std::optional<core::TimePoint> last_time_;
+  std::optional<std::int64_t> last_second_;
+  std::unordered_map<const core::Counts*, SeriesReport> tracks_;
+  const core::Counts* tracked_ = nullptr;
+  SeriesReport* track_ = nullptr;
   std::unordered_map<core::SeriesKey, SeriesReport, core::SeriesKeyHash> series_;
-  std::optional<std::int64_t> group_second_;
-  std::optional<core::TimePoint> group_first_, group_last_;
   std::optional<std::int64_t> newest_;
 };
 
@@ -244,7 +298,7 @@ int Analyze(std::vector<std::string> args) {
     std::cerr << "obsgate analyze: " << counter.error() << "\n";
     return 1;
   }
-  Analysis analysis(std::move(counter).value());
+  Analysis analysis(std::move(counter).value(), window);
   for (const std::string& f : files) {
     if (f == "-") {
       analysis.Read(std::cin, format, "");
@@ -257,10 +311,11 @@ int Analyze(std::vector<std::string> args) {
     }
     analysis.Read(in, format, f);
   }
+  analysis.Finish();
   if (json) {
-    analysis.PrintJson(window);
+    analysis.PrintJson();
   } else {
-    analysis.PrintTable(window);
+    analysis.PrintTable();
   }
   return 0;
 }

@@ -53,6 +53,9 @@ class LocalCounts {
     return it->second;
   }
 
+  // The counts At returned last, null after a Drain. Each series keeps its address until Drain,
+  // so it names the series too.
+  const Counts* last() const { return last_; }
   // The namespace and deployment of the series At returned last; empty after a Drain.
   std::string_view last_ns() const { return last_parts_[0]; }
   std::string_view last_deployment() const { return last_parts_[1]; }

@@ -74,6 +74,55 @@ std::optional<TimePoint> ParseRfc3339(std::string_view s) {
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
 }
 
+std::optional<TimePoint> Rfc3339Reader::Parse(std::string_view s) {
+  constexpr std::size_t kHour = 13;  // "2024-01-15T10"
+  if (!hour_.empty() && s.size() > kHour + 6 && s.substr(0, kHour) == hour_ && s[13] == ':' &&
+      s[16] == ':') {
+    // Minutes, seconds and the fraction as ParseRfc3339 reads them: at least one digit of a
+    // fraction, nanoseconds from the first nine.
+    int minute = 0, second = 0;
+    if (Digits(s, 14, 2, minute) && Digits(s, 17, 2, second) && minute <= 59 && second <= 60) {
+      std::size_t i = 19;
+      std::int64_t nanos = 0;
+      std::size_t digits = 0;
+      const bool fraction = s[i] == '.';
+      if (fraction) {
+        for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits) {
+          if (digits < 9) nanos = nanos * 10 + (s[i] - '0');
+        }
+        for (std::size_t k = digits; k < 9; ++k) nanos *= 10;
+      }
+      if ((!fraction || digits > 0) && s.substr(i) == zone_) {
+        return hour_time_ +
+               std::chrono::duration_cast<TimePoint::duration>(
+                   std::chrono::seconds(minute * 60 + second) + std::chrono::nanoseconds(nanos));
+      }
+    }
+  }
+  std::optional<TimePoint> t = ParseRfc3339(s);
+  if (!t) return t;
+  std::size_t zone = 19;
+  if (s[zone] == '.') {
+    for (++zone; s[zone] >= '0' && s[zone] <= '9'; ++zone) {
+    }
+  }
+  hour_.assign(s.substr(0, kHour));
+  zone_.assign(s.substr(zone));
+  int minute = 0, second = 0;
+  Digits(s, 14, 2, minute);
+  Digits(s, 17, 2, second);
+  std::int64_t nanos = 0;  // what the fraction added, taken back off below
+  if (s[19] == '.') {
+    for (std::size_t i = 20; i < 29; ++i) {
+      nanos = nanos * 10 + (i < zone ? s[i] - '0' : 0);
+    }
+  }
+  hour_time_ =
+      *t - std::chrono::duration_cast<TimePoint::duration>(
+               std::chrono::seconds(minute * 60 + second) + std::chrono::nanoseconds(nanos));
+  return t;
+}
+
 std::string FormatRfc3339(TimePoint t) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   std::int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;

@@ -75,7 +75,7 @@ LogStream::LogStream(Format format, std::string path, SourceLabels labels,
       from_path_(LabelsFromPath(path)),
       from_source_(std::move(labels)) {}
 
-void LogStream::Feed(std::string_view line, LineCounter& counter) {
+std::optional<std::string_view> LogStream::Feed(std::string_view line, LineCounter& counter) {
   // A JSON line in a stream of any format is, as the framer would find, the application's own
   // when it cannot be a docker frame: then one pass reads it, instead of the framer's and the
   // classifier's. Only with nothing half-joined and within the size limit, where the framer and
@@ -87,10 +87,13 @@ void LogStream::Feed(std::string_view line, LineCounter& counter) {
     if (auto facts = counter.classifier().ClassifyUnlessDocker(raw.message)) {
       counter.stats().bytes += line.size() + 1;
       counter.Count(*facts, from_path_, from_source_);
-      return;
+      return std::string_view{};
     }
   }
-  if (auto m = Frame(line, counter.stats())) Count(*m, counter);
+  std::optional<Message> m = Frame(line, counter.stats());
+  if (!m) return std::nullopt;
+  Count(*m, counter);
+  return m->time;
 }
 
 std::optional<LogStream::Message> LogStream::Frame(std::string_view line, IngestStats& stats) {
@@ -113,9 +116,11 @@ std::optional<LogStream::Message> LogStream::Frame(std::string_view line, Ingest
   return Message{whole, frame.time};
 }
 
-void LogStream::Finish(LineCounter& counter) {
+bool LogStream::FinishOne(LineCounter& counter) {
   std::string_view whole;
-  while (joiner_.Flush(whole)) counter.Count(whole, from_path_, from_source_);
+  if (!joiner_.Flush(whole)) return false;
+  counter.Count(whole, from_path_, from_source_);
+  return true;
 }
 
 }  // namespace obsgate::ingest

@@ -81,13 +81,19 @@ class LogStream {
   // One line as the runtime wrote it, without its "\n": the message it completes, if any. Views
   // are valid until the next call. Framing problems are counted in `stats`.
   std::optional<Message> Frame(std::string_view line, IngestStats& stats);
-  // Frame, then count the message if one completed.
-  void Feed(std::string_view line, LineCounter& counter);
+  // Frame, then count the message if one completed: its runtime time (empty for raw lines, valid
+  // until the next call), or nullopt when the line completed none.
+  std::optional<std::string_view> Feed(std::string_view line, LineCounter& counter);
   void Count(const Message& m, LineCounter& counter) const {
     counter.Count(m.text, from_path_, from_source_);
   }
-  // Counts a message still half-joined at the end of the stream.
-  void Finish(LineCounter& counter);
+  // Counts the messages still half-joined at the end of the stream.
+  void Finish(LineCounter& counter) {
+    while (FinishOne(counter)) {
+    }
+  }
+  // Counts one message still half-joined at the end of the stream; false when none is left.
+  bool FinishOne(LineCounter& counter);
 
   const SourceLabels& path_labels() const { return from_path_; }
 

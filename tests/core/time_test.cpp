@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
 namespace obsgate::core {
 namespace {
 
@@ -25,6 +29,32 @@ TEST(Rfc3339, RejectsWhatIsNotATime) {
                           "2024-03-05T10:00:01.Z", "2024-03-05T10:00:01Zjunk",
                           "2024-03-05T25:00:01Z", "2024-03-05T10:00:01+0100", "stdout F x"}) {
     EXPECT_FALSE(ParseRfc3339(bad)) << bad;
+  }
+}
+
+// The reader must answer exactly what ParseRfc3339 answers, whatever came before: times that share
+// a second with the one before, that differ only in the fraction or the zone, and bad ones.
+TEST(Rfc3339, ReaderOfAStreamAgreesWithTheParserOnEveryTime) {
+  const std::vector<std::string> seconds = {
+      "2024-03-05T10:00:01", "2024-03-05T10:00:02", "2024-03-05T10:59:60", "2024-03-05T10:07:33",
+      "2024-03-05T10:60:00", "2024-03-05T10:0a:00", "2024-03-05T10:00:61", "2024-03-05T10-00:01",
+      "2024-03-05T11:00:00", "2024-03-05T23:59:60", "2024-13-05T10:00:01", "1969-12-31T23:59:59"};
+  const std::vector<std::string> fractions = {"",   ".",   ".5", ".083456789", ".0834567891234",
+                                              ".x", ".1.2"};
+  const std::vector<std::string> zones = {"Z", "z",     "+01:00", "-05:30",
+                                          "",  "Zjunk", "+0100",  "+01:00 "};
+  std::mt19937 rng(7);
+  Rfc3339Reader reader;
+  for (int i = 0; i < 20000; ++i) {
+    // Mostly the same hour as before, as in a log file.
+    std::string text = seconds[rng() % 4 == 0 ? rng() % seconds.size() : rng() % 4] +
+                       fractions[rng() % fractions.size()] + zones[rng() % zones.size()];
+    std::optional<TimePoint> want = ParseRfc3339(text);
+    std::optional<TimePoint> got = reader.Parse(text);
+    ASSERT_EQ(got.has_value(), want.has_value()) << text;
+    if (want) {
+      ASSERT_EQ(*got, *want) << text;
+    }
   }
 }
 
