@@ -1,14 +1,23 @@
 #include "app/analyze.hpp"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 
 #include "core/json.hpp"
+#include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/units.hpp"
 #include "ingest/pipeline.hpp"
@@ -16,7 +25,8 @@
 namespace obsgate::app {
 
 const char* const kAnalyzeHelp =
-    "usage: obsgate analyze [--format docker|cri|raw|auto] [--window 5m] [--json] FILE...\n\n"
+    "usage: obsgate analyze [--format docker|cri|raw|auto] [--window 5m] [--threads N] [--json]\n"
+    "                       FILE...\n\n"
     "Runs obsgate's log pipeline (parse, classify, attribute, count) over log files offline and\n"
     "prints, per series (namespace, deployment, version): requests, errors and their rate over\n"
     "the whole file and over the last --window before the newest timestamp, log lines, error\n"
@@ -24,6 +34,8 @@ const char* const kAnalyzeHelp =
     "(/var/log/containers/..., /var/log/pods/...) give the series; so do JSON fields.\n\n"
     "  --format F   docker (json-file), cri, raw (application lines), auto (default: per line)\n"
     "  --window W   the recent window, default 5m\n"
+    "  --threads N  threads reading files (large ones in pieces), default one per core; the\n"
+    "               counts are the same for any N\n"
     "  --json       one JSON document instead of a table\n";
 
 namespace {
@@ -50,35 +62,258 @@ std::string JsonRate(std::uint64_t errors, std::uint64_t requests) {
   return buf;
 }
 
-class Analysis {
- public:
-  Analysis(std::unique_ptr<ingest::LineCounter> counter, core::Duration window)
-      : counter_(std::move(counter)), window_seconds_(window.count() / 1000) {}
+// Where one stream of a file stands: its framing and joining, and the time of the message it
+// counted last. Owned by the thread reading the stream.
+struct StreamState {
+  StreamState(ingest::Format format, const std::string& name) : stream(format, name) {}
+  ingest::LogStream stream;
+  std::optional<core::TimePoint> time;
+  std::optional<std::int64_t> second;
+};
 
-  // Reads `in` in large blocks and counts each message at its runtime's time.
-  void Read(std::istream& in, ingest::Format format, const std::string& name) {
-    ingest::LogStream stream(format, name);
-    last_time_.reset();
-    last_second_.reset();
+// The counts of the messages one thread read, per series and per second of log time, until they
+// are added to the report. Owned by one thread.
+class Tally {
+ public:
+  Tally(std::unique_ptr<ingest::LineCounter> counter, std::int64_t window_seconds)
+      : counter_(std::move(counter)), window_seconds_(window_seconds) {}
+
+  // Counts every line of `bytes`; the last needs no "\n".
+  void Lines(StreamState& s, std::string_view bytes) {
+    while (const char* nl =
+               static_cast<const char*>(std::memchr(bytes.data(), '\n', bytes.size()))) {
+      const std::size_t len = static_cast<std::size_t>(nl - bytes.data());
+      Feed(s, bytes.substr(0, len));
+      bytes.remove_prefix(len + 1);
+    }
+    if (!bytes.empty()) Feed(s, bytes);
+  }
+
+  // Reads `in` in large blocks.
+  void Read(StreamState& s, std::istream& in) {
+    std::string buffer;
     std::size_t kept = 0;  // bytes of a line begun in the block before
     for (;;) {
-      if (buffer_.size() - kept < kBlock) buffer_.resize(kept + kBlock);
-      in.read(buffer_.data() + kept, static_cast<std::streamsize>(buffer_.size() - kept));
+      if (buffer.size() - kept < kBlock) buffer.resize(kept + kBlock);
+      in.read(buffer.data() + kept, static_cast<std::streamsize>(buffer.size() - kept));
       const std::size_t got = static_cast<std::size_t>(in.gcount());
       if (got == 0) break;
-      std::string_view rest(buffer_.data(), kept + got);
-      while (const char* nl =
-                 static_cast<const char*>(std::memchr(rest.data(), '\n', rest.size()))) {
-        const std::size_t len = static_cast<std::size_t>(nl - rest.data());
-        Feed(stream, rest.substr(0, len));
-        rest.remove_prefix(len + 1);
+      std::string_view rest(buffer.data(), kept + got);
+      const std::size_t last_nl = rest.rfind('\n');
+      if (last_nl != std::string_view::npos) {
+        Lines(s, rest.substr(0, last_nl));
+        rest.remove_prefix(last_nl + 1);
       }
-      std::memmove(buffer_.data(), rest.data(), rest.size());
+      std::memmove(buffer.data(), rest.data(), rest.size());
       kept = rest.size();
     }
-    if (kept > 0) Feed(stream, std::string_view(buffer_.data(), kept));  // no final "\n"
-    // Messages cut off by the end of the file count at the time of the last one read.
-    while (stream.FinishOne(*counter_)) Track(last_second_, last_time_);
+    if (kept > 0) Lines(s, std::string_view(buffer.data(), kept));
+  }
+
+  // Messages cut off by the end of the stream count at the time of the last one read.
+  void Finish(StreamState& s) {
+    while (s.stream.FinishOne(*counter_)) Track(s.second, s.time);
+  }
+
+  // Adds everything counted to `series`, keyed by series, and the newest second to `newest`.
+  void AddTo(std::unordered_map<core::SeriesKey, SeriesReport, core::SeriesKeyHash>& series,
+             std::optional<std::int64_t>& newest, ingest::IngestStats& stats) {
+    counter_->counts().Drain([&](const core::SeriesKey& key, const core::Counts& c) {
+      SeriesReport& r = series[key];
+      r.total += c;
+      auto it = tracks_.find(&c);
+      if (it == tracks_.end()) return;
+      for (const auto& [second, counts] : it->second.by_second) r.by_second[second] += counts;
+      for (const std::optional<core::TimePoint>& t : {it->second.first, it->second.last}) {
+        if (!t) continue;
+        r.first = r.first ? std::min(*r.first, *t) : *t;
+        r.last = r.last ? std::max(*r.last, *t) : *t;
+      }
+    });
+    tracks_.clear();
+    tracked_ = nullptr;
+    if (newest_ && (!newest || *newest_ > *newest)) newest = newest_;
+    stats += counter_->stats();
+    counter_->stats() = {};
+  }
+
+ private:
+  static constexpr std::size_t kBlock = 1 << 20;
+
+  void Feed(StreamState& s, std::string_view line) {
+    std::optional<std::string_view> time = s.stream.Feed(line, *counter_);
+    if (!time) return;
+    s.time = time_reader_.Parse(*time);
+    s.second.reset();
+    if (s.time) {
+      s.second =
+          std::chrono::duration_cast<std::chrono::seconds>(s.time->time_since_epoch()).count();
+    }
+    Track(s.second, s.time);
+  }
+
+  // What the message just counted added to its series goes to its second of log time. A series is
+  // known by the address of its counts, which stays the same until AddTo.
+  void Track(std::optional<std::int64_t> second, std::optional<core::TimePoint> time) {
+    const core::Counts* counts = counter_->counts().last();
+    if (counts != tracked_) {
+      tracked_ = counts;
+      track_ = &tracks_[counts];
+    }
+    SeriesReport& r = *track_;
+    core::Counts added = *counts;
+    added.requests -= r.total.requests;
+    added.errors -= r.total.errors;
+    added.log_lines -= r.total.log_lines;
+    added.error_lines -= r.total.error_lines;
+    r.total = *counts;
+    if (time) {
+      r.first = r.first ? std::min(*r.first, *time) : *time;
+      r.last = r.last ? std::max(*r.last, *time) : *time;
+    }
+    if (!second) return;
+    if (!newest_ || *second > *newest_) newest_ = *second;
+    r.by_second[*second] += added;
+    // Seconds at or before newest - window can never be in the window at the end: let them go
+    // once they outnumber the window's, so a long file keeps a window's worth per series.
+    if (r.by_second.size() > 2 * static_cast<std::size_t>(window_seconds_) + 64) {
+      const std::int64_t from = *newest_ - window_seconds_;
+      std::erase_if(r.by_second, [&](const auto& entry) { return entry.first <= from; });
+    }
+  }
+
+  std::unique_ptr<ingest::LineCounter> counter_;
+  std::int64_t window_seconds_;
+  core::Rfc3339Reader time_reader_;
+  std::unordered_map<const core::Counts*, SeriesReport> tracks_;
+  const core::Counts* tracked_ = nullptr;
+  SeriesReport* track_ = nullptr;
+  std::optional<std::int64_t> newest_;
+};
+
+// A log file mapped into memory, read-only.
+class MappedFile {
+ public:
+  // nullopt when the file cannot be mapped (a pipe, a terminal, an empty file): read it instead.
+  static std::unique_ptr<MappedFile> Map(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return nullptr;
+    struct stat st {};
+    void* data = MAP_FAILED;
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      data = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    ::close(fd);
+    if (data == MAP_FAILED) return nullptr;
+    return std::unique_ptr<MappedFile>(
+        new MappedFile(static_cast<const char*>(data), static_cast<std::size_t>(st.st_size)));
+  }
+  ~MappedFile() { ::munmap(const_cast<char*>(data_), size_); }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  std::string_view bytes() const { return {data_, size_}; }
+
+ private:
+  MappedFile(const char* data, std::size_t size) : data_(data), size_(size) {}
+  const char* data_;
+  std::size_t size_;
+};
+
+class Analysis {
+ public:
+  Analysis(ingest::Format format, core::Duration window, unsigned threads)
+      : format_(format), window_seconds_(window.count() / 1000), threads_(threads) {}
+
+  core::Status Add(const std::string& path) {
+    if (path == "-") {
+      inputs_.push_back(Input{path, nullptr});
+      return core::Ok{};
+    }
+    std::unique_ptr<MappedFile> mapped = MappedFile::Map(path);
+    if (!mapped && !std::ifstream(path, std::ios::binary)) {
+      return core::Error{"cannot read " + path + "; check the path and permissions"};
+    }
+    inputs_.push_back(Input{path, std::move(mapped)});
+    return core::Ok{};
+  }
+
+  // Reads every input. Mapped files are cut into pieces at line ends, read by `threads` threads
+  // at once. A piece after the first starts with nothing half-joined, which holds unless the piece
+  // before ends inside a message docker or the runtime split: then it is read again after the
+  // piece before, so the counts are always those of one reader going through the file in order.
+  core::Status Run() {
+    std::vector<Piece> pieces;
+    for (std::size_t i = 0; i < inputs_.size(); ++i) {
+      if (!inputs_[i].mapped) continue;
+      std::string_view bytes = inputs_[i].mapped->bytes();
+      const std::size_t n =
+          std::clamp<std::size_t>(bytes.size() / kMinPiece, 1, static_cast<std::size_t>(threads_));
+      for (std::size_t k = 0; k < n; ++k) {
+        std::size_t end = k + 1 == n ? bytes.size() : bytes.size() / (n - k);
+        if (k + 1 < n) {
+          const std::size_t nl = bytes.find('\n', end);
+          end = nl == std::string_view::npos ? bytes.size() : nl + 1;
+        }
+        pieces.push_back(Piece{i, k, bytes.substr(0, end), nullptr, nullptr});
+        bytes.remove_prefix(end);
+        if (bytes.empty()) break;
+      }
+    }
+    // The first piece of a file counts into its thread's tally; a later one into a tally of its
+    // own, kept only if the piece before ended with nothing half-joined.
+    const std::size_t workers = std::clamp<std::size_t>(pieces.size(), 1, threads_);
+    std::vector<std::unique_ptr<Tally>> tallies;
+    for (std::size_t t = 0; t < workers; ++t) {
+      auto tally = NewTally();
+      if (!tally) return core::Error{tally.error()};
+      tallies.push_back(std::move(tally).value());
+    }
+    for (Piece& p : pieces) {
+      if (p.index == 0) continue;
+      auto tally = NewTally();
+      if (!tally) return core::Error{tally.error()};
+      p.own = std::move(tally).value();
+    }
+    std::atomic<std::size_t> next{0};
+    auto work = [&](Tally& tally) {
+      for (std::size_t i = next++; i < pieces.size(); i = next++) {
+        Piece& p = pieces[i];
+        p.state = std::make_unique<StreamState>(format_, inputs_[p.input].path);
+        (p.own ? *p.own : tally).Lines(*p.state, p.bytes);
+      }
+    };
+    {
+      std::vector<std::jthread> helpers;
+      for (std::size_t t = 1; t < workers; ++t) {
+        helpers.emplace_back([&, t] { work(*tallies[t]); });
+      }
+      work(*tallies[0]);
+    }
+    Tally& main = *tallies[0];
+    StreamState* current = nullptr;
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      Piece& p = pieces[i];
+      if (p.index > 0 && current->stream.HasPending()) {
+        main.Lines(*current, p.bytes);  // continues a split message: read again, in order
+      } else {
+        if (p.own) p.own->AddTo(series_, newest_, stats_);
+        current = p.state.get();
+      }
+      if (i + 1 == pieces.size() || pieces[i + 1].index == 0) main.Finish(*current);
+    }
+    for (const Input& in : inputs_) {
+      if (in.mapped) continue;
+      StreamState s(format_, in.path == "-" ? "" : in.path);
+      if (in.path == "-") {
+        main.Read(s, std::cin);
+      } else {
+        std::ifstream file(in.path, std::ios::binary);
+        main.Read(s, file);
+      }
+      main.Finish(s);
+    }
+    for (auto& t : tallies) t->AddTo(series_, newest_, stats_);
+    return core::Ok{};
   }
 
   core::Counts Recent(const SeriesReport& r) const {
@@ -89,16 +324,6 @@ class Analysis {
       if (second > from) sum += counts;
     }
     return sum;
-  }
-
-  // Every series counted, with what Track kept of it; call once, after the last Read.
-  void Finish() {
-    counter_->counts().Drain([&](const core::SeriesKey& key, const core::Counts& c) {
-      SeriesReport& r = series_[key];
-      if (auto it = tracks_.find(&c); it != tracks_.end()) r = std::move(it->second);
-      r.total = c;
-    });
-    tracks_.clear();
   }
 
   void PrintTable() const {
@@ -127,7 +352,7 @@ class Analysis {
                   r->first ? core::FormatRfc3339(*r->first).c_str() : "-",
                   r->last ? core::FormatRfc3339(*r->last).c_str() : "-");
     }
-    const ingest::IngestStats& s = counter_->stats();
+    const ingest::IngestStats& s = stats_;
     std::printf(
         "\n%llu lines in %zu series; %llu docker and %llu CRI lines rejected; "
         "%llu unattributed; %llu cut at the maximum line size\n",
@@ -161,7 +386,7 @@ class Analysis {
              ",\"first\":" + (r->first ? "\"" + core::FormatRfc3339(*r->first) + "\"" : "null") +
              ",\"last\":" + (r->last ? "\"" + core::FormatRfc3339(*r->last) + "\"" : "null") + "}";
     }
-    const ingest::IngestStats& s = counter_->stats();
+    const ingest::IngestStats& s = stats_;
     out += "],\"lines\":" + std::to_string(s.lines) +
            ",\"rejected\":{\"docker\":" + std::to_string(s.docker_errors) +
            ",\"cri\":" + std::to_string(s.cri_errors) +
@@ -181,61 +406,34 @@ class Analysis {
     return v;
   }
 
-  static constexpr std::size_t kBlock = 1 << 20;
+  // Pieces of a file smaller than this are not worth a thread.
+  static constexpr std::size_t kMinPiece = 4 << 20;
 
-  void Feed(ingest::LogStream& stream, std::string_view line) {
-    std::optional<std::string_view> time = stream.Feed(line, *counter_);
-    if (!time) return;
-    last_time_ = time_reader_.Parse(*time);
-    last_second_.reset();
-    if (last_time_) {
-      last_second_ =
-          std::chrono::duration_cast<std::chrono::seconds>(last_time_->time_since_epoch()).count();
-    }
-    Track(last_second_, last_time_);
+  struct Input {
+    std::string path;
+    std::unique_ptr<MappedFile> mapped;  // null: read as a stream
+  };
+  struct Piece {
+    std::size_t input;
+    std::size_t index;  // within its file
+    std::string_view bytes;
+    std::unique_ptr<Tally> own;  // for index > 0
+    std::unique_ptr<StreamState> state;
+  };
+
+  core::Result<std::unique_ptr<Tally>> NewTally() const {
+    auto counter = ingest::LineCounter::Create(ingest::ClassifyOptions{});
+    if (!counter) return core::Error{counter.error()};
+    return std::make_unique<Tally>(std::move(counter).value(), window_seconds_);
   }
 
-  // What the message just counted added to its series goes to its second of log time. A series is
-  // known by the address of its counts, which stays the same until Finish.
-  void Track(std::optional<std::int64_t> second, std::optional<core::TimePoint> time) {
-    const core::Counts* counts = counter_->counts().last();
-    if (counts != tracked_) {
-      tracked_ = counts;
-      track_ = &tracks_[counts];
-    }
-    SeriesReport& r = *track_;
-    core::Counts added = *counts;
-    added.requests -= r.total.requests;
-    added.errors -= r.total.errors;
-    added.log_lines -= r.total.log_lines;
-    added.error_lines -= r.total.error_lines;
-    r.total = *counts;
-    if (time) {
-      r.first = r.first ? std::min(*r.first, *time) : *time;
-      r.last = r.last ? std::max(*r.last, *time) : *time;
-    }
-    if (!second) return;
-    if (!newest_ || *second > *newest_) newest_ = *second;
-    r.by_second[*second] += added;
-    // Seconds at or before newest - window can never be in the window at the end: let them go
-    // once they outnumber the window's, so a long file keeps a window's worth per series.
-    if (r.by_second.size() > 2 * static_cast<std::size_t>(window_seconds_) + 64) {
-      const std::int64_t from = *newest_ - window_seconds_;
-      std::erase_if(r.by_second, [&](const auto& entry) { return entry.first <= from; });
-    }
-  }
-
-  std::unique_ptr<ingest::LineCounter> counter_;
+  ingest::Format format_;
   std::int64_t window_seconds_;
-  std::string buffer_;
-  core::Rfc3339Reader time_reader_;
-  std::optional<core::TimePoint> last_time_;
-  std::optional<std::int64_t> last_second_;
-  std::unordered_map<const core::Counts*, SeriesReport> tracks_;
-  const core::Counts* tracked_ = nullptr;
-  SeriesReport* track_ = nullptr;
+  unsigned threads_;
+  std::vector<Input> inputs_;
   std::unordered_map<core::SeriesKey, SeriesReport, core::SeriesKeyHash> series_;
   std::optional<std::int64_t> newest_;
+  ingest::IngestStats stats_;
 };
 
 }  // namespace
@@ -244,6 +442,7 @@ int Analyze(std::vector<std::string> args) {
   ingest::Format format = ingest::Format::kAuto;
   core::Duration window = std::chrono::minutes(5);
   bool json = false;
+  unsigned threads = std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::string> files;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
@@ -272,6 +471,16 @@ int Analyze(std::vector<std::string> args) {
                   << "\"; use docker, cri, raw or auto\n";
         return 2;
       }
+    } else if (a == "--threads") {
+      auto v = value("--threads");
+      if (!v) return 2;
+      unsigned n = 0;
+      auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+      if (ec != std::errc() || end != v->data() + v->size() || n < 1 || n > 256) {
+        std::cerr << "obsgate analyze: --threads: \"" << *v << "\" is no number from 1 to 256\n";
+        return 2;
+      }
+      threads = n;
     } else if (a == "--window") {
       auto v = value("--window");
       if (!v) return 2;
@@ -293,25 +502,17 @@ int Analyze(std::vector<std::string> args) {
     std::cerr << "obsgate analyze: name at least one file, or - for standard input\n";
     return 2;
   }
-  auto counter = ingest::LineCounter::Create(ingest::ClassifyOptions{});
-  if (!counter) {
-    std::cerr << "obsgate analyze: " << counter.error() << "\n";
-    return 1;
-  }
-  Analysis analysis(std::move(counter).value(), window);
+  Analysis analysis(format, window, threads);
   for (const std::string& f : files) {
-    if (f == "-") {
-      analysis.Read(std::cin, format, "");
-      continue;
-    }
-    std::ifstream in(f, std::ios::binary);
-    if (!in) {
-      std::cerr << "obsgate analyze: cannot read " << f << "; check the path and permissions\n";
+    if (auto added = analysis.Add(f); !added) {
+      std::cerr << "obsgate analyze: " << added.error() << "\n";
       return 1;
     }
-    analysis.Read(in, format, f);
   }
-  analysis.Finish();
+  if (auto ran = analysis.Run(); !ran) {
+    std::cerr << "obsgate analyze: " << ran.error() << "\n";
+    return 1;
+  }
   if (json) {
     analysis.PrintJson();
   } else {

@@ -96,6 +96,8 @@ class LogStream {
   bool FinishOne(LineCounter& counter);
 
   const SourceLabels& path_labels() const { return from_path_; }
+  // A message is half-joined: the next line may continue it.
+  bool HasPending() const { return joiner_.HasPending(); }
 
  private:
   LineFramer framer_;

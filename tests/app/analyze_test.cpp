@@ -129,6 +129,46 @@ TEST(Analyze, WindowCountsOnlyTheLastMinutesOfLogTime) {
                         "\"window_errors\":2,\"window_error_rate\":1,"));
 }
 
+// Large files are read in pieces by several threads. A piece that begins inside a message the
+// runtime split must be read after the piece before it, so every thread count gives the counts of
+// one reader going through the file in order.
+TEST(Analyze, CountsTheSameWithAnyNumberOfThreadsWhenPiecesSplitMessages) {
+  TempDir dir;
+  // CRI messages of 64 pieces of about 1 KiB: a cut between pieces almost always lands inside one.
+  // The window (5m before 10:59) holds the messages of minutes 55 to 59: 15, 9 of them errors.
+  std::string content;
+  const std::string pad(1000, 'x');
+  const int messages = 200;  // about 13 MB, several pieces
+  for (int m = 0; m < messages; ++m) {
+    const std::string ts = "2024-03-05T10:" + std::string(m % 60 < 10 ? "0" : "") +
+                           std::to_string(m % 60) + ":00.000000001Z";
+    content += ts + " stdout P 10.0.0.1 - - [05/Mar/2024:10:00:00 +0000] \"GET /x HTTP/1.1\" " +
+               (m % 2 ? "503" : "200") + " 12 \"-\" \"curl/8.0\" " + pad + "\n";
+    for (int piece = 1; piece < 63; ++piece) content += ts + " stdout P " + pad + "\n";
+    content += ts + " stderr F level=error msg=interleaved\n";
+    content += ts + " stdout F " + pad + "\n";
+  }
+  std::string path = dir.Write(
+      "var/log/pods/payments_checkout-5f6b9c7d48-q8zxv_0b5e6f2a-9c1d-4e8b-a7f3-2d6c8e1b4a90/"
+      "checkout/0.log",
+      content);
+  RunResult one =
+      RunCommand({OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", "1", "--json", path});
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(SeriesJson(one.output, "checkout", "5f6b9c7d48"),
+            "{\"namespace\":\"payments\",\"deployment\":\"checkout\",\"version\":\"5f6b9c7d48\","
+            "\"requests\":200,\"errors\":100,\"error_rate\":0.5,\"window_requests\":15,"
+            "\"window_errors\":9,\"window_error_rate\":0.6,\"log_lines\":400,"
+            "\"log_error_lines\":200,\"first\":\"2024-03-05T10:00:00.000Z\","
+            "\"last\":\"2024-03-05T10:59:00.000Z\"}");
+  for (const char* threads : {"2", "3", "7"}) {
+    RunResult many = RunCommand(
+        {OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", threads, "--json", path});
+    ASSERT_EQ(many.exit_code, 0) << many.output;
+    EXPECT_EQ(many.output, one.output) << threads << " threads";
+  }
+}
+
 TEST(Analyze, TableAndErrors) {
   RunResult table =
       RunCommand({OBSGATE_BINARY, "analyze", "-"},
@@ -143,6 +183,9 @@ TEST(Analyze, TableAndErrors) {
   RunResult bad = RunCommand({OBSGATE_BINARY, "analyze", "--window", "5", "-"});
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.output, HasSubstr("has no unit"));
+  RunResult threads = RunCommand({OBSGATE_BINARY, "analyze", "--threads", "0", "-"});
+  EXPECT_EQ(threads.exit_code, 2);
+  EXPECT_THAT(threads.output, HasSubstr("--threads: \"0\" is no number from 1 to 256"));
   RunResult help = RunCommand({OBSGATE_BINARY, "analyze", "--help"});
   EXPECT_THAT(help.output, HasSubstr("usage: obsgate analyze"));
 }
