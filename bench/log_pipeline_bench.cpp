@@ -1,5 +1,7 @@
 // Log pipeline throughput against simdjson on the same bytes, and memory per series.
 // Usage: log_pipeline_bench [lines] (default 1000000)
+//        log_pipeline_bench --write DIR [lines]: only write the corpus, each file under the name
+//        the kubelet gives it, and all of it in DIR/all.log
 #include <simdjson.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -10,6 +12,7 @@
 #include <cstring>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include "bench/corpus.hpp"
 #include "core/clock.hpp"
@@ -69,10 +72,26 @@ int MemoryPerSeries() {
   return 0;
 }
 
+// The corpus as files, for `obsgate analyze` (bench/analyze_bench.sh).
+int WriteCorpus(const std::string& dir, std::size_t lines) {
+  using namespace obsgate;
+  bench::CorpusShape shape;
+  shape.lines = lines;
+  std::ofstream all(dir + "/all.log", std::ios::binary);
+  for (const bench::LogFile& f : bench::GenerateDockerCorpus(shape)) {
+    std::ofstream(dir + f.path.substr(f.path.rfind('/')), std::ios::binary) << f.bytes;
+    all << f.bytes;
+  }
+  return all ? 0 : 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace obsgate;
+  if (argc > 2 && std::string_view(argv[1]) == "--write") {
+    return WriteCorpus(argv[2], argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 1'000'000);
+  }
   std::fflush(stdout);
   if (pid_t child = fork(); child == 0) {
     return MemoryPerSeries();
