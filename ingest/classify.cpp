@@ -296,8 +296,9 @@ bool LogfmtReader::Next(std::string_view& key, std::string_view& value) {
 }
 
 // Where a walk over one JSON line stands: a failure means the line is not JSON and is read as
-// text; kDocker, that it may be a docker frame (when the caller asked to stop there).
-enum class Walked : uint8_t { kOk, kNotJson, kDocker };
+// text; kDocker, that it may be a docker frame (when the caller asked to stop there); kBail, that
+// the walk inside a docker string cannot tell and the line must be unescaped first.
+enum class Walked : uint8_t { kOk, kNotJson, kDocker, kBail };
 
 // Bytes that end a scalar (number, true, false, null) in JSON's grammar.
 constexpr std::array<bool, 256> kEndsScalar = [] {
@@ -388,6 +389,7 @@ struct Classifier::Json {
   std::array<std::string, 3> name_bytes;  // the names found, copied
   std::string key_bytes;                  // an escaped key, unescaped
   std::string value_bytes;                // an escaped value, unescaped
+  std::string docker_bytes;               // a key or value inside a docker string, unescaped once
 
   const char* p = nullptr;
   const char* end = nullptr;
@@ -404,17 +406,46 @@ struct Classifier::Json {
     end = message.data() + message.size();
   }
 
+  // The walk reads either the application's JSON as it is (kEsc false) or, kEsc true, the same
+  // JSON still inside a docker json-file "log" string, as if it were unescaped: \" is a quote,
+  // \\ a backslash, \n \t \r between tokens are space. Wherever the escaped walk meets anything else
+  // (\u, \/, a control byte, a bad escape) or would call the line "not JSON", it stops with kBail
+  // and the caller unescapes and walks again, so it only ever answers what the plain walk would.
+  template <bool kEsc>
+  static constexpr Walked kFail = kEsc ? Walked::kBail : Walked::kNotJson;
+
+  // A quote: '"', or '\"' inside a docker string.
+  template <bool kEsc>
+  bool AtQuote() const {
+    if constexpr (kEsc) {
+      return end - p >= 2 && p[0] == '\\' && p[1] == '"';
+    } else {
+      return p < end && *p == '"';
+    }
+  }
+
   // The cursor is copied into a local and written back once: kept in the walker, every move of it
   // would be a store the compiler cannot drop (char reads may alias it).
+  template <bool kEsc = false>
   void SkipSpace() {
     const char* q = p;
-    while (q < end && IsJsonSpace(*q)) ++q;
+    for (;;) {
+      while (q < end && IsJsonSpace(*q)) ++q;
+      if constexpr (kEsc) {
+        if (end - q >= 2 && q[0] == '\\' && (q[1] == 'n' || q[1] == 't' || q[1] == 'r')) {
+          q += 2;
+          continue;
+        }
+      }
+      break;
+    }
     p = q;
   }
 
   // At an opening quote: the bytes between the quotes, escapes kept; `escaped` when there are any.
-  bool RawString(std::string_view& raw, bool& escaped) {
-    const char* const begin = p + 1;
+  template <bool kEsc = false>
+  [[gnu::always_inline]] bool RawString(std::string_view& raw, bool& escaped) {
+    const char* const begin = p + (kEsc ? 2 : 1);
     const char* const stop = end;
     const char* q = begin;
     bool any = false;
@@ -423,6 +454,29 @@ struct Classifier::Json {
       if (q >= stop || static_cast<unsigned char>(*q) < 0x20) {
         p = q;
         return false;
+      }
+      if constexpr (kEsc) {
+        // A raw '"' cannot be inside the docker string; a backslash starts \" (the end) or
+        // \\ (the application's own escape), followed by one byte or by \" or \\.
+        if (*q == '"' || stop - q < 2 || (q[1] != '"' && q[1] != '\\')) {
+          p = q;
+          return false;
+        }
+        if (q[1] == '"') break;
+        any = true;
+        if (stop - q < 3 || static_cast<unsigned char>(q[2]) < 0x20 || q[2] == '"') {
+          p = q;
+          return false;
+        }
+        if (q[2] != '\\') {
+          q += 3;
+        } else if (stop - q >= 4 && (q[3] == '"' || q[3] == '\\')) {
+          q += 4;
+        } else {
+          p = q;
+          return false;
+        }
+        continue;
       }
       if (*q == '"') break;
       any = true;
@@ -434,44 +488,78 @@ struct Classifier::Json {
     }
     escaped = any;
     raw = std::string_view(begin, static_cast<std::size_t>(q - begin));
-    p = q + 1;
+    p = q + (kEsc ? 2 : 1);
     return true;
   }
 
-  // At an opening quote: the string unescaped, viewing the line or `scratch`.
-  bool String(std::string& scratch, std::string_view& value) {
-    bool escaped = false;
-    if (!RawString(value, escaped)) return false;
-    if (!escaped) return true;
-    return Unescape(value, scratch, value) == UnescapeResult::kOk;
+  // What RawString returned, unescaped: for the escaped walk first the docker string's \" and \\,
+  // then the application's own escapes.
+  template <bool kEsc>
+  bool Unescaped(std::string_view raw, std::string& scratch, std::string_view& value) {
+    if constexpr (kEsc) {
+      if (Unescape(raw, docker_bytes, raw) != UnescapeResult::kOk) return false;
+    }
+    return Unescape(raw, scratch, value) == UnescapeResult::kOk;
   }
 
-  // A scalar's bytes, up to the byte that ends it.
+  // At an opening quote: the string unescaped, viewing the line or `scratch`.
+  template <bool kEsc = false>
+  bool String(std::string& scratch, std::string_view& value) {
+    bool escaped = false;
+    if (!RawString<kEsc>(value, escaped)) return false;
+    if (!escaped) return true;
+    return Unescaped<kEsc>(value, scratch, value);
+  }
+
+  // A scalar's bytes, up to the byte that ends it (in a docker string, also a backslash).
+  template <bool kEsc = false>
   std::string_view Scalar() {
     const char* const begin = p;
     const char* q = begin;
-    while (q < end && !kEndsScalar[static_cast<unsigned char>(*q)]) ++q;
+    while (q < end && !kEndsScalar[static_cast<unsigned char>(*q)] && (!kEsc || *q != '\\')) ++q;
     p = q;
     return std::string_view(begin, static_cast<std::size_t>(q - begin));
   }
 
   // Skips one value of any kind; nesting is counted, not recursed into.
+  template <bool kEsc = false>
   bool SkipValue() {
     if (p >= end) return false;
-    if (*p == '"') {
+    if (AtQuote<kEsc>()) {
       std::string_view ignored;
       bool escaped = false;
-      return RawString(ignored, escaped);
+      return RawString<kEsc>(ignored, escaped);
     }
-    if (*p != '{' && *p != '[') return !Scalar().empty();
+    if (*p != '{' && *p != '[') return !Scalar<kEsc>().empty();
     std::size_t depth = 0;
     while (p < end) {
       const char c = *p;
-      if (c == '"') {
+      if (AtQuote<kEsc>()) {
         std::string_view ignored;
         bool escaped = false;
-        if (!RawString(ignored, escaped)) return false;
+        if (!RawString<kEsc>(ignored, escaped)) return false;
         continue;
+      }
+      if constexpr (kEsc) {
+        // Between tokens the plain walk passes any byte; the escaped one takes the escapes that
+        // stand for one byte other than a quote (\u might be one, or be bad: the caller unescapes).
+        if (c == '"') return false;
+        if (c == '\\') {
+          if (end - p < 2) return false;
+          switch (p[1]) {
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
+              p += 2;
+              continue;
+            default:
+              return false;
+          }
+        }
       }
       if (c == '{' || c == '[') {
         ++depth;
@@ -538,27 +626,28 @@ struct Classifier::Json {
 
   // At an object's '{': walks its fields against targets[begin, end_target); children go on the
   // end of `targets` and are popped on the way out.
+  template <bool kEsc = false>
   Walked Walk(std::size_t begin, std::size_t end_target, int depth) {
     ++p;  // the '{'
-    SkipSpace();
+    SkipSpace<kEsc>();
     if (p < end && *p == '}') {
       ++p;
       return Walked::kOk;
     }
     for (;;) {
-      SkipSpace();
-      if (p >= end || *p != '"') return Walked::kNotJson;
+      SkipSpace<kEsc>();
+      if (!AtQuote<kEsc>()) return kFail<kEsc>;
       std::string_view key;
       bool escaped = false;
-      if (!RawString(key, escaped)) return Walked::kNotJson;
+      if (!RawString<kEsc>(key, escaped)) return kFail<kEsc>;
       // The docker framer compares a key's bytes as written, so this does too.
       if (unless_docker && depth == 0 && IsDockerKey(key)) return Walked::kDocker;
-      if (escaped && Unescape(key, key_bytes, key) != UnescapeResult::kOk) return Walked::kNotJson;
-      SkipSpace();
-      if (p >= end || *p != ':') return Walked::kNotJson;
+      if (escaped && !Unescaped<kEsc>(key, key_bytes, key)) return kFail<kEsc>;
+      SkipSpace<kEsc>();
+      if (p >= end || *p != ':') return kFail<kEsc>;
       ++p;
-      SkipSpace();
-      if (p >= end) return Walked::kNotJson;
+      SkipSpace<kEsc>();
+      if (p >= end) return kFail<kEsc>;
 
       const std::size_t child_begin = targets.size();
       bool exact = false;
@@ -582,35 +671,35 @@ struct Classifier::Json {
       const std::size_t child_end = targets.size();
       Walked walked = Walked::kOk;
       if (child_begin != child_end && *p == '{') {
-        walked = Walk(child_begin, child_end, depth + 1);
-      } else if (exact && *p == '"') {
+        walked = Walk<kEsc>(child_begin, child_end, depth + 1);
+      } else if (exact && AtQuote<kEsc>()) {
         // `key` may view key_bytes: it is compared before the next key is read.
         std::string_view value;
-        if (!String(value_bytes, value)) return Walked::kNotJson;
+        if (!String<kEsc>(value_bytes, value)) return kFail<kEsc>;
         for (std::size_t i = from; i < to; ++i) {
           if (targets[i].rest == key) TakeString(targets[i], value);
         }
       } else if (exact && (*p == '-' || IsDigit(*p))) {
         double d = 0;
-        if (!ReadJsonNumber(Scalar(), d)) return Walked::kNotJson;
+        if (!ReadJsonNumber(Scalar<kEsc>(), d)) return kFail<kEsc>;
         for (std::size_t i = from; i < to; ++i) {
           if (targets[i].rest == key) TakeNumber(targets[i], d);
         }
       } else if (exact && !(*p == '{' || *p == '[' || *p == 't' || *p == 'f' || *p == 'n')) {
-        return Walked::kNotJson;  // a value read for a path must at least have a JSON type
-      } else if (!SkipValue()) {
-        return Walked::kNotJson;
+        return kFail<kEsc>;  // a value read for a path must at least have a JSON type
+      } else if (!SkipValue<kEsc>()) {
+        return kFail<kEsc>;
       }
       if (targets.size() != child_begin) targets.resize(child_begin);
       if (walked != Walked::kOk) return walked;
 
-      SkipSpace();
-      if (p >= end) return Walked::kNotJson;
+      SkipSpace<kEsc>();
+      if (p >= end) return kFail<kEsc>;
       if (*p == ',') {
         ++p;
         continue;
       }
-      if (*p != '}') return Walked::kNotJson;
+      if (*p != '}') return kFail<kEsc>;
       ++p;
       return Walked::kOk;
     }
@@ -700,6 +789,25 @@ std::optional<LineFacts> Classifier::ClassifyUnlessDocker(std::string_view messa
   json_->unless_docker = false;
   if (!json) return std::nullopt;
   MatchPatterns(message, facts);
+  return facts;
+}
+
+std::optional<LineFacts> Classifier::ClassifyEscaped(std::string_view escaped, std::size_t& used) {
+  // Patterns match the message's text, which only unescaping gives.
+  if (!patterns_.empty() || escaped.empty() || escaped[0] != '{') return std::nullopt;
+  Json& j = *json_;
+  j.Reset(escaped);
+  const Walked walked = j.Walk<true>(0, j.top_targets, 0);
+  if (j.targets.size() != j.top_targets) j.targets.resize(j.top_targets);
+  if (walked != Walked::kOk) return std::nullopt;
+  used = static_cast<std::size_t>(j.p - escaped.data());
+  LineFacts facts;
+  facts.status = j.status;
+  facts.level = j.level;
+  facts.ns = j.names[0];
+  facts.deployment = j.names[1];
+  facts.version = j.names[2];
+  MatchPatterns(std::string_view(), facts);
   return facts;
 }
 

@@ -66,6 +66,12 @@ class Classifier {  // owned by one ingest thread (holds the JSON walker's scrat
   // pass that reads it; nullopt when the line is not JSON or may be a docker frame, so it goes
   // through the framer as before.
   std::optional<LineFacts> ClassifyUnlessDocker(std::string_view message);
+  // The facts of an application's JSON line still escaped inside a docker json-file "log" string
+  // (from its '{'), read in place: what Classify would answer for the unescaped line, with `used`
+  // set to the escaped bytes up to the end of its top object. nullopt when only unescaping can
+  // tell: an escape other than \" \\ and \n \t \r between tokens, a line that may not be JSON,
+  // error patterns to match.
+  std::optional<LineFacts> ClassifyEscaped(std::string_view escaped, std::size_t& used);
   // >= 500 or in extra_error_statuses.
   bool IsErrorStatus(int status) const;
 

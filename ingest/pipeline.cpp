@@ -2,6 +2,7 @@
 
 #include "core/series.hpp"
 #include "ingest/attribution.hpp"
+#include "ingest/json_text.hpp"
 
 namespace obsgate::ingest {
 
@@ -75,7 +76,42 @@ LogStream::LogStream(Format format, std::string path, SourceLabels labels,
       from_path_(LabelsFromPath(path)),
       from_source_(std::move(labels)) {}
 
+namespace {
+
+// What follows the application's JSON object in a line docker wrote: its newline, the stream and
+// the time, exactly as ParseAsWritten takes them. The time, or nullopt for anything else.
+std::optional<std::string_view> DockerLineEnd(std::string_view rest) {
+  constexpr std::string_view kStdout = "\\n\",\"stream\":\"stdout\",\"time\":\"";
+  constexpr std::string_view kStderr = "\\n\",\"stream\":\"stderr\",\"time\":\"";
+  static_assert(kStdout.size() == kStderr.size());
+  while (!rest.empty() && IsJsonSpace(rest.back())) rest.remove_suffix(1);
+  if (!rest.starts_with(kStdout) && !rest.starts_with(kStderr)) return std::nullopt;
+  rest.remove_prefix(kStdout.size());
+  const char* quote = FindQuoteOrBackslash(rest.data(), rest.data() + rest.size());
+  const std::size_t time = static_cast<std::size_t>(quote - rest.data());
+  if (rest.size() - time != 2 || quote[0] != '"' || quote[1] != '}') return std::nullopt;
+  return rest.substr(0, time);
+}
+
+}  // namespace
+
 std::optional<std::string_view> LogStream::Feed(std::string_view line, LineCounter& counter) {
+  // A docker line whose log is one JSON line, in the shape docker writes it, with nothing
+  // half-joined and within the size limit (so the joiner would hand it through untouched): its
+  // JSON is read inside the escaped string, without unescaping it first.
+  constexpr std::string_view kJsonLog = "{\"log\":\"{";
+  if ((framer_.format() == Format::kDocker || framer_.format() == Format::kAuto) &&
+      line.starts_with(kJsonLog) && line.size() <= max_line_bytes_ && !joiner_.HasPending()) {
+    const std::string_view escaped = line.substr(kJsonLog.size() - 1);
+    std::size_t used = 0;
+    if (auto facts = counter.classifier().ClassifyEscaped(escaped, used)) {
+      if (auto time = DockerLineEnd(escaped.substr(used))) {
+        counter.stats().bytes += line.size() + 1;
+        counter.Count(*facts, from_path_, from_source_);
+        return time;
+      }
+    }
+  }
   // A JSON line in a stream of any format is, as the framer would find, the application's own
   // when it cannot be a docker frame: then one pass reads it, instead of the framer's and the
   // classifier's. Only with nothing half-joined and within the size limit, where the framer and

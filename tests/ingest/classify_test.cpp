@@ -2,7 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace obsgate::ingest {
@@ -12,6 +14,53 @@ std::unique_ptr<Classifier> Make(ClassifyOptions options = {}) {
   auto c = Classifier::Create(std::move(options));
   EXPECT_TRUE(c.ok()) << c.error();
   return std::move(c).value();
+}
+
+// The JSON of a docker log string is read where it lies, escaped; it must give what the unescaped
+// line gives, stop right after its object, and leave to unescaping what it cannot be sure of.
+TEST(ClassifyJsonTest, ReadsJsonStillEscapedInsideADockerString) {
+  auto c = Make();
+  struct Case {
+    std::string escaped, plain;
+  };
+  const std::vector<Case> read_in_place = {
+      {R"({\"ts\":\"2024-03-05T10:00:01Z\",\"level\":\"error\",\"status\":503,\"ms\":1})",
+       R"({"ts":"2024-03-05T10:00:01Z","level":"error","status":503,"ms":1})"},
+      {R"({\"kubernetes\":{\"namespace_name\":\"shop\",\"labels\":{\"app\":\"web\"}},)"
+       R"(\"msg\":\"a \\\"b\\\" \\\\ c\\n\",\"lvl\":\"warn\",\"code\":\"404\"})",
+       R"({"kubernetes":{"namespace_name":"shop","labels":{"app":"web"}},)"
+       R"("msg":"a \"b\" \\ c\n","lvl":"warn","code":"404"})"},
+      {R"({\"app\":\"w\\\"eb\",\"version\":\"v\\u0032\",\"a\":[1,{\"b\":\"}\"}],\"t\":true})",
+       R"({"app":"w\"eb","version":"v\u0032","a":[1,{"b":"}"}],"t":true})"},
+  };
+  for (const Case& k : read_in_place) {
+    std::size_t used = 0;
+    std::optional<LineFacts> escaped = c->ClassifyEscaped(k.escaped + "\\n\"", used);
+    ASSERT_TRUE(escaped) << k.escaped;
+    EXPECT_EQ(used, k.escaped.size()) << k.escaped;
+    const LineFacts got = *escaped;
+    const std::tuple<int, Level, bool, std::string, std::string, std::string> in_place = {
+        got.status,
+        got.level,
+        got.error_line,
+        std::string(got.ns),
+        std::string(got.deployment),
+        std::string(got.version)};
+    const LineFacts want = c->Classify(k.plain);
+    EXPECT_EQ(in_place,
+              std::make_tuple(want.status, want.level, want.error_line, std::string(want.ns),
+                              std::string(want.deployment), std::string(want.version)))
+        << k.escaped;
+  }
+  std::size_t used = 0;
+  for (const char* unsure : {R"({\"msg\":\"\u003c\",\"status\":503})", R"({\"p\":\"\/\"})",
+                             R"({\"status\":503)", R"({\"status\":50\q})", R"({\"a\":\"\t\"})",
+                             R"({\"a\":[\u0022]})", R"(x{\"status\":503})", "{\"a\":\"\x01\"}"}) {
+    EXPECT_FALSE(c->ClassifyEscaped(unsure, used)) << unsure;
+  }
+  ClassifyOptions patterns;
+  patterns.error_patterns = {"timeout"};
+  EXPECT_FALSE(Make(patterns)->ClassifyEscaped(R"({\"status\":503})", used));
 }
 
 TEST(ClassifyJsonTest, StatusAsNumberOrString) {

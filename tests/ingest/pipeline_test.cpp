@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <tuple>
 
 namespace obsgate::ingest {
@@ -27,17 +28,22 @@ Totals Drain(LineCounter& counter) {
 
 // Each sequence of lines through Feed, and through Frame then Count (the framer always first).
 void ExpectSameCounts(const std::vector<std::vector<std::string>>& sequences,
-                      const ClassifyOptions& options = {}) {
+                      const ClassifyOptions& options = {}, Format format = Format::kAuto) {
   for (const auto& lines : sequences) {
     auto fed = LineCounter::Create(options).value();
     auto framed = LineCounter::Create(options).value();
     const std::string path = "/var/log/containers/auth-7d9c8b6f5-x2k4q_shop_auth-0123.log";
-    LogStream a(Format::kAuto, path, {}, 64);
-    LogStream b(Format::kAuto, path, {}, 64);
+    LogStream a(format, path, {}, 64);
+    LogStream b(format, path, {}, 64);
     std::string all;
     for (const std::string& line : lines) {
-      a.Feed(line, *fed);
-      if (auto m = b.Frame(line, framed->stats())) b.Count(*m, *framed);
+      std::optional<std::string_view> time = a.Feed(line, *fed);
+      std::optional<LogStream::Message> m = b.Frame(line, framed->stats());
+      if (m) b.Count(*m, *framed);
+      EXPECT_EQ(time.has_value(), m.has_value()) << line;
+      if (time && m) {
+        EXPECT_EQ(*time, m->time) << line;
+      }
       all += line + "\n";
     }
     a.Finish(*fed);
@@ -74,6 +80,44 @@ TEST(LogStreamTest, AutoFormatCountsJsonLinesAsTheFramerWould) {
       // Attribution from the line where the path gives none is the same either way.
       {R"({"namespace":"n","app":"d","version":"v","status":503})"},
   });
+}
+
+// A docker line whose log is a JSON line is read inside the escaped string; every spelling must
+// count as unescaping first does, whichever way the read in place goes.
+TEST(LogStreamTest, DockerJsonLogsCountAsUnescapingFirstDoes) {
+  auto docker = [](const std::string& escaped_log, const std::string& tail = "\\n") {
+    return "{\"log\":\"" + escaped_log + tail +
+           "\",\"stream\":\"stdout\",\"time\":\"2024-03-05T10:00:00.5Z\"}";
+  };
+  const std::vector<std::vector<std::string>> sequences = {
+      {docker(R"({\"level\":\"error\",\"status\":503})"), docker(R"({\"status\":200})")},
+      // Escapes of the application inside docker's: \" \\ \n in a value, in a key, in a skipped
+      // value; a level and names read from escaped values.
+      {docker(R"({\"msg\":\"say \\\"hi\\\" \\\\ \\n\",\"status\":503})"),
+       docker(R"({\"lev\\u0065l\":\"error\"})"), docker(R"({\"level\":\"\\u0065rror\"})"),
+       docker(R"({\"app\":\"d\\\"x\",\"namespace\":\"n\\\\s\",\"status\":502})")},
+      // What only unescaping can read: \u and \/ of docker's own, control bytes, tabs and
+      // newlines between tokens and inside strings.
+      {docker(R"({\"msg\":\"\u003cb\u003e\",\"status\":503})"),
+       docker(R"({\"path\":\"\/x\",\"status\":503})"), docker(R"({\u0022status\":503})"),
+       docker(R"({\n\t\"status\":\r503\n})"), docker(R"({\"msg\":\"a\nb\",\"status\":503})"),
+       docker(R"({\"msg\":[\"\/\",\"\u005d\"],\"status\":503})")},
+      // Not JSON once unescaped, trailing bytes, partial pieces, bad docker escapes, other shapes.
+      {docker(R"({\"status\":503)"), docker(R"({\"status\":503} x)"),
+       docker(R"({\"status\":503})", ""), docker(R"({\"status\":504})"),
+       docker(R"({\"status\":503,\"x\":\"\q\"})"), docker(R"({\"status\":5\q})"),
+       R"({"log":"{\"status\":503}\n","time":"t","stream":"stdout"})",
+       R"({"log":"{\"status\":503}\n","stream":"stdout","time":"t"}  )",
+       R"({"log":"{\"status\":503}\n","stream":"stdout","time":"t\"}")",
+       R"({"log":"{\"status\":503}\n","stream":"other","time":"t"})"},
+      // Longer than the 64-byte limit: cut by the joiner.
+      {docker(R"({\"status\":503,\"msg\":\"long enough to be cut by the joiner\"})")},
+  };
+  ExpectSameCounts(sequences, {}, Format::kDocker);
+  ExpectSameCounts(sequences, {}, Format::kAuto);
+  ClassifyOptions patterns;
+  patterns.error_patterns = {"hi"};
+  ExpectSameCounts(sequences, patterns, Format::kDocker);
 }
 
 TEST(LogStreamTest, AutoFormatMatchesErrorPatternsAsTheFramerWould) {
