@@ -1,12 +1,12 @@
 #include "app/analyze.hpp"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
@@ -21,6 +21,7 @@
 #include "core/time.hpp"
 #include "core/units.hpp"
 #include "ingest/pipeline.hpp"
+#include "ingest/tail/unique_fd.hpp"
 
 namespace obsgate::app {
 
@@ -89,25 +90,24 @@ class Tally {
     if (!bytes.empty()) Feed(s, bytes);
   }
 
-  // Reads `in` in large blocks.
-  void Read(StreamState& s, std::istream& in) {
-    std::string buffer;
+  // Reads what `read(buffer, room)` gives, block by block, until it gives nothing.
+  template <typename ReadFn>
+  void Read(StreamState& s, ReadFn&& read) {
     std::size_t kept = 0;  // bytes of a line begun in the block before
     for (;;) {
-      if (buffer.size() - kept < kBlock) buffer.resize(kept + kBlock);
-      in.read(buffer.data() + kept, static_cast<std::streamsize>(buffer.size() - kept));
-      const std::size_t got = static_cast<std::size_t>(in.gcount());
+      if (buffer_.size() - kept < kBlock) buffer_.resize(kept + kBlock);
+      const std::size_t got = read(buffer_.data() + kept, buffer_.size() - kept);
       if (got == 0) break;
-      std::string_view rest(buffer.data(), kept + got);
+      std::string_view rest(buffer_.data(), kept + got);
       const std::size_t last_nl = rest.rfind('\n');
       if (last_nl != std::string_view::npos) {
         Lines(s, rest.substr(0, last_nl));
         rest.remove_prefix(last_nl + 1);
       }
-      std::memmove(buffer.data(), rest.data(), rest.size());
+      std::memmove(buffer_.data(), rest.data(), rest.size());
       kept = rest.size();
     }
-    if (kept > 0) Lines(s, std::string_view(buffer.data(), kept));
+    if (kept > 0) Lines(s, std::string_view(buffer_.data(), kept));
   }
 
   // Messages cut off by the end of the stream count at the time of the last one read.
@@ -184,6 +184,7 @@ class Tally {
 
   std::unique_ptr<ingest::LineCounter> counter_;
   std::int64_t window_seconds_;
+  std::string buffer_;
   core::Rfc3339Reader time_reader_;
   std::unordered_map<const core::Counts*, SeriesReport> tracks_;
   const core::Counts* tracked_ = nullptr;
@@ -191,32 +192,50 @@ class Tally {
   std::optional<std::int64_t> newest_;
 };
 
-// A log file mapped into memory, read-only.
-class MappedFile {
+// A regular file read with pread, so that threads share it and a file cut short while it is read
+// only ends early.
+class LogFile {
  public:
-  // nullopt when the file cannot be mapped (a pipe, a terminal, an empty file): read it instead.
-  static std::unique_ptr<MappedFile> Map(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return nullptr;
+  // null when `path` is no regular file with bytes in it (a pipe, a terminal, an empty file).
+  static std::unique_ptr<LogFile> Open(const std::string& path) {
+    ingest::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
-    void* data = MAP_FAILED;
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-      data = ::mmap(nullptr, static_cast<std::size_t>(st.st_size), PROT_READ, MAP_PRIVATE, fd, 0);
+    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
+      return nullptr;
     }
-    ::close(fd);
-    if (data == MAP_FAILED) return nullptr;
-    return std::unique_ptr<MappedFile>(
-        new MappedFile(static_cast<const char*>(data), static_cast<std::size_t>(st.st_size)));
+    return std::unique_ptr<LogFile>(
+        new LogFile(std::move(fd), static_cast<std::uint64_t>(st.st_size)));
   }
-  ~MappedFile() { ::munmap(const_cast<char*>(data_), size_); }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  std::string_view bytes() const { return {data_, size_}; }
+  std::uint64_t size() const { return size_; }
+
+  // Up to `room` bytes from `offset`, stopping at `end`; 0 at the end or on an error.
+  std::size_t ReadAt(char* buffer, std::size_t room, std::uint64_t offset,
+                     std::uint64_t end) const {
+    if (offset >= end) return 0;
+    room = static_cast<std::size_t>(std::min<std::uint64_t>(room, end - offset));
+    for (;;) {
+      const ssize_t n = ::pread(fd_.get(), buffer, room, static_cast<off_t>(offset));
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return 0;
+    }
+  }
+
+  // The offset just after the first '\n' at or after `offset`; size() when there is none.
+  std::uint64_t LineEndAfter(std::uint64_t offset) const {
+    char window[64 * 1024];
+    while (std::size_t got = ReadAt(window, sizeof window, offset, size_)) {
+      if (const void* nl = std::memchr(window, '\n', got)) {
+        return offset + static_cast<std::uint64_t>(static_cast<const char*>(nl) - window) + 1;
+      }
+      offset += got;
+    }
+    return size_;
+  }
 
  private:
-  MappedFile(const char* data, std::size_t size) : data_(data), size_(size) {}
-  const char* data_;
-  std::size_t size_;
+  LogFile(ingest::UniqueFd fd, std::uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  ingest::UniqueFd fd_;
+  std::uint64_t size_;
 };
 
 class Analysis {
@@ -229,34 +248,31 @@ class Analysis {
       inputs_.push_back(Input{path, nullptr});
       return core::Ok{};
     }
-    std::unique_ptr<MappedFile> mapped = MappedFile::Map(path);
-    if (!mapped && !std::ifstream(path, std::ios::binary)) {
+    std::unique_ptr<LogFile> file = LogFile::Open(path);
+    if (!file && !std::ifstream(path, std::ios::binary)) {
       return core::Error{"cannot read " + path + "; check the path and permissions"};
     }
-    inputs_.push_back(Input{path, std::move(mapped)});
+    inputs_.push_back(Input{path, std::move(file)});
     return core::Ok{};
   }
 
-  // Reads every input. Mapped files are cut into pieces at line ends, read by `threads` threads
+  // Reads every input. Regular files are cut into pieces at line ends, read by `threads` threads
   // at once. A piece after the first starts with nothing half-joined, which holds unless the piece
   // before ends inside a message docker or the runtime split: then it is read again after the
   // piece before, so the counts are always those of one reader going through the file in order.
   core::Status Run() {
     std::vector<Piece> pieces;
     for (std::size_t i = 0; i < inputs_.size(); ++i) {
-      if (!inputs_[i].mapped) continue;
-      std::string_view bytes = inputs_[i].mapped->bytes();
-      const std::size_t n =
-          std::clamp<std::size_t>(bytes.size() / kMinPiece, 1, static_cast<std::size_t>(threads_));
-      for (std::size_t k = 0; k < n; ++k) {
-        std::size_t end = k + 1 == n ? bytes.size() : bytes.size() / (n - k);
-        if (k + 1 < n) {
-          const std::size_t nl = bytes.find('\n', end);
-          end = nl == std::string_view::npos ? bytes.size() : nl + 1;
-        }
-        pieces.push_back(Piece{i, k, bytes.substr(0, end), nullptr, nullptr});
-        bytes.remove_prefix(end);
-        if (bytes.empty()) break;
+      const LogFile* file = inputs_[i].file.get();
+      if (file == nullptr) continue;
+      const std::uint64_t n = std::clamp<std::uint64_t>(file->size() / kMinPiece, 1, threads_);
+      std::uint64_t begin = 0;
+      for (std::uint64_t k = 0; k < n && begin < file->size(); ++k) {
+        const std::uint64_t end =
+            k + 1 == n ? file->size()
+                       : file->LineEndAfter(begin + (file->size() - begin) / (n - k));
+        pieces.push_back(Piece{i, static_cast<std::size_t>(k), begin, end, nullptr, nullptr});
+        begin = end;
       }
     }
     // The first piece of a file counts into its thread's tally; a later one into a tally of its
@@ -279,7 +295,7 @@ class Analysis {
       for (std::size_t i = next++; i < pieces.size(); i = next++) {
         Piece& p = pieces[i];
         p.state = std::make_unique<StreamState>(format_, inputs_[p.input].path);
-        (p.own ? *p.own : tally).Lines(*p.state, p.bytes);
+        Read(p.own ? *p.own : tally, *p.state, p);
       }
     };
     {
@@ -294,7 +310,7 @@ class Analysis {
     for (std::size_t i = 0; i < pieces.size(); ++i) {
       Piece& p = pieces[i];
       if (p.index > 0 && current->stream.HasPending()) {
-        main.Lines(*current, p.bytes);  // continues a split message: read again, in order
+        Read(main, *current, p);  // continues a split message: read again, in order
       } else {
         if (p.own) p.own->AddTo(series_, newest_, stats_);
         current = p.state.get();
@@ -302,14 +318,15 @@ class Analysis {
       if (i + 1 == pieces.size() || pieces[i + 1].index == 0) main.Finish(*current);
     }
     for (const Input& in : inputs_) {
-      if (in.mapped) continue;
+      if (in.file) continue;
       StreamState s(format_, in.path == "-" ? "" : in.path);
-      if (in.path == "-") {
-        main.Read(s, std::cin);
-      } else {
-        std::ifstream file(in.path, std::ios::binary);
-        main.Read(s, file);
-      }
+      std::ifstream file;
+      if (in.path != "-") file.open(in.path, std::ios::binary);
+      std::istream& stream = in.path == "-" ? std::cin : file;
+      main.Read(s, [&](char* buffer, std::size_t room) {
+        stream.read(buffer, static_cast<std::streamsize>(room));
+        return static_cast<std::size_t>(stream.gcount());
+      });
       main.Finish(s);
     }
     for (auto& t : tallies) t->AddTo(series_, newest_, stats_);
@@ -411,15 +428,25 @@ class Analysis {
 
   struct Input {
     std::string path;
-    std::unique_ptr<MappedFile> mapped;  // null: read as a stream
+    std::unique_ptr<LogFile> file;  // null: read as a stream
   };
   struct Piece {
     std::size_t input;
     std::size_t index;  // within its file
-    std::string_view bytes;
+    std::uint64_t begin, end;
     std::unique_ptr<Tally> own;  // for index > 0
     std::unique_ptr<StreamState> state;
   };
+
+  void Read(Tally& tally, StreamState& state, const Piece& p) const {
+    const LogFile& file = *inputs_[p.input].file;
+    std::uint64_t offset = p.begin;
+    tally.Read(state, [&](char* buffer, std::size_t room) {
+      const std::size_t got = file.ReadAt(buffer, room, offset, p.end);
+      offset += got;
+      return got;
+    });
+  }
 
   core::Result<std::unique_ptr<Tally>> NewTally() const {
     auto counter = ingest::LineCounter::Create(ingest::ClassifyOptions{});
