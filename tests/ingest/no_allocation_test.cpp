@@ -10,6 +10,7 @@
 #include "ingest/attribution.hpp"
 #include "ingest/classify.hpp"
 #include "ingest/container_line.hpp"
+#include "ingest/pipeline.hpp"
 
 namespace {
 std::atomic<long> g_allocations{0};
@@ -91,6 +92,24 @@ TEST(NoAllocationTest, WarmPathAllocatesNothing) {
   EXPECT_EQ(errors, 102 * 6);
   // Whole messages: 12 lines less 2 first pieces and the torn docker frame.
   EXPECT_EQ(attributed, 102 * 9);
+}
+
+// The same through a stream and its counter, as the tail, Kafka and push sources count: a docker
+// JSON line read inside its escaped string allocates nothing either.
+TEST(NoAllocationTest, WarmStreamAllocatesNothing) {
+  auto counter = std::move(LineCounter::Create({})).value();
+  LogStream stream(Format::kAuto,
+                   "/var/log/containers/auth-7d9c8b6f5-x2k4q_shop_auth-"
+                   "a4c123b1612dd272d1371c17149d439536b3216fdaeeb975729fae923d5a4fd1.log");
+  auto pass = [&] {
+    for (const std::string& line : kLines) stream.Feed(line, *counter);
+  };
+  pass();
+  pass();
+  const long before = g_allocations.load();
+  for (int i = 0; i < 100; ++i) pass();
+  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(counter->stats().lines, 102u * 9);
 }
 
 }  // namespace
