@@ -179,6 +179,37 @@ void SeriesTable::Rebuild(std::size_t slots) {
   next_ = 0;
 }
 
+// The sample's name and labels as the text name{label="value",...} with nothing between the tokens,
+// so one series has one key whatever blanks its line holds, and two never share one: a value ends
+// at a quote it cannot hold unescaped. Client libraries write lines so, and then the key is a view
+// of the line itself; otherwise it is built in key_.
+std::string_view TargetCounter::Key(const ExpositionSample& sample, std::string_view body) {
+  if (sample.labels.empty()) return sample.name;
+  // The parser leaves views into the body: where the pieces stand one and two bytes apart, the
+  // bytes between can only be '{' or ',' and '="'.
+  const char* p = sample.name.data() + sample.name.size();
+  bool as_is = sample.name.data() >= body.data();
+  for (const ExpositionLabel& l : sample.labels) {
+    as_is = as_is && l.name.data() == p + 1 && l.value.data() == l.name.data() + l.name.size() + 2;
+    p = l.value.data() + l.value.size() + 1;  // past the closing quote
+  }
+  if (as_is && p < body.data() + body.size() && *p == '}') {
+    return {sample.name.data(), static_cast<std::size_t>(p + 1 - sample.name.data())};
+  }
+  key_.assign(sample.name);
+  char before = '{';
+  for (const ExpositionLabel& l : sample.labels) {
+    key_ += before;
+    key_ += l.name;
+    key_ += "=\"";
+    key_ += l.value;
+    key_ += '"';
+    before = ',';
+  }
+  key_ += '}';
+  return key_;
+}
+
 // The series label from the target or the sample; which wins a clash is honor_labels.
 std::string_view TargetCounter::Label(const SeriesLabel& label,
                                       std::span<const ExpositionLabel> labels) {
@@ -222,7 +253,7 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
   // Owned by this call: gathers matched samples so a failed scrape changes nothing.
   class Gather final : public ExpositionVisitor {
    public:
-    explicit Gather(TargetCounter& t) : t_(t) {}
+    Gather(TargetCounter& t, std::string_view body) : t_(t), body_(body) {}
     void OnFamily(const ExpositionFamily&) override {}
     bool OnSample(const ExpositionFamily&, const ExpositionSample& s) override {
       ++samples;
@@ -235,19 +266,12 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
       bool request = t_.requests_ && t_.requests_->Matches(s.name, s.labels);
       bool error = t_.errors_ && t_.errors_->Matches(s.name, s.labels);
       if (!request && !error) return true;
-      std::string& key = t_.key_;
-      key.assign(s.name);
-      for (const ExpositionLabel& l : s.labels) {
-        key += '\0';
-        key += l.name;
-        key += '=';
-        key += l.value;
-      }
+      std::string_view key = t_.Key(s, body_);
       Matched m{SeriesTable::Hash(key), 0, 0, {}, {}, {}, s.value, request, error};
       m.series = t_.series_.Find(key, m.hash);
       if (m.series == SeriesTable::kAbsent) {
         m.fresh = static_cast<std::uint32_t>(t_.fresh_keys_.size());
-        t_.fresh_keys_.push_back(key);
+        t_.fresh_keys_.emplace_back(key);
       }
       m.ns = t_.Label(t_.ns_, s.labels);
       m.deployment = t_.Label(t_.deployment_, s.labels);
@@ -256,9 +280,10 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
       return true;
     }
     TargetCounter& t_;
+    std::string_view body_;
     std::uint64_t samples = 0;
     bool over_limit = false;
-  } gather(*this);
+  } gather(*this, body);
 
   matched_.clear();
   fresh_keys_.clear();

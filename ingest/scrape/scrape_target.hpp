@@ -56,7 +56,8 @@ struct SeriesReading {
   bool had_before = false;
 };
 
-// The series of one target by key (the sample name and labels as written), for TargetCounter.
+// The series of one target by key (the sample name and labels, see TargetCounter::Key), for
+// TargetCounter.
 // Found by a 64-bit hash and confirmed by comparing the whole key, so two series never share an
 // entry. A target writes its series in the same order every scrape, so a lookup first tries the
 // entry after the last one found: most lookups then read memory in order, not at random. Owned by
@@ -126,6 +127,7 @@ class TargetCounter {
     std::string name;  // empty: not configured, always "unknown"
     std::optional<std::string> from_target;
   };
+  std::string_view Key(const ExpositionSample& sample, std::string_view body);
   std::string_view Label(const SeriesLabel& label, std::span<const ExpositionLabel> labels);
   double Increase(SeriesReading& last, double value) const;
 
@@ -134,8 +136,8 @@ class TargetCounter {
   SeriesLabel ns_, deployment_, version_;
   std::shared_ptr<const SeriesSelector> requests_;
   std::shared_ptr<const SeriesSelector> errors_;
-  // Every series matched in the last good scrape, keyed "name\0label=value..." as written, which is
-  // stable for one target. Kept across scrapes so a steady target allocates nothing.
+  // Every series matched in the last good scrape. Kept across scrapes so a steady target allocates
+  // nothing.
   SeriesTable series_;
   std::uint64_t generation_ = 0;  // good scrapes so far
   // Scratch for one Apply, kept for their capacity.
