@@ -231,6 +231,39 @@ std::string_view TargetCounter::Label(const SeriesLabel& label,
   return v.empty() ? std::string_view(core::kUnknown) : v;
 }
 
+// The index of (ns, deployment, version) in destinations_, added if new.
+std::uint32_t TargetCounter::Destination(std::string_view ns, std::string_view deployment,
+                                         std::string_view version) {
+  core::SeriesKey key{std::string(ns), std::string(deployment), std::string(version)};
+  auto [it, added] =
+      destination_index_.try_emplace(key, static_cast<std::uint32_t>(destinations_.size()));
+  if (added) {
+    destinations_.push_back(std::move(key));
+    destination_counts_.push_back(nullptr);
+  }
+  return it->second;
+}
+
+// Drops the destinations no series in the table counts toward any more, so a target whose versions
+// come and go does not gather them without bound.
+void TargetCounter::ForgetUnusedDestinations() {
+  std::vector<std::uint32_t> moved(destinations_.size(), SeriesTable::kAbsent);
+  std::vector<core::SeriesKey> kept;
+  for (std::uint32_t i = 0; i < series_.size(); ++i) {
+    std::uint32_t& d = series_[i].destination;
+    if (moved[d] == SeriesTable::kAbsent) {
+      moved[d] = static_cast<std::uint32_t>(kept.size());
+      kept.push_back(std::move(destinations_[d]));
+    }
+    d = moved[d];
+  }
+  destinations_ = std::move(kept);
+  destination_index_.clear();
+  for (std::uint32_t i = 0; i < destinations_.size(); ++i) {
+    destination_index_.emplace(destinations_[i], i);
+  }
+}
+
 // Prometheus's rule: a drop means the counter restarted, so the increase is the new value. The
 // target's first good scrape is the baseline; a series first seen later started at 0.
 double TargetCounter::Increase(SeriesReading& last, double value) const {
@@ -263,19 +296,24 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
       }
       // A NaN or negative counter is no reading: the series is as absent from this scrape.
       if (std::isnan(s.value) || s.value < 0) return true;
-      bool request = t_.requests_ && t_.requests_->Matches(s.name, s.labels);
-      bool error = t_.errors_ && t_.errors_->Matches(s.name, s.labels);
-      if (!request && !error) return true;
+      if (!(t_.requests_ && t_.requests_->MatchesName(s.name)) &&
+          !(t_.errors_ && t_.errors_->MatchesName(s.name))) {
+        return true;
+      }
       std::string_view key = t_.Key(s, body_);
-      Matched m{SeriesTable::Hash(key), 0, 0, {}, {}, {}, s.value, request, error};
+      Matched m{SeriesTable::Hash(key), 0, 0, s.value, {}, {}, {}, false, false};
+      // The table holds only series that matched, with what they matched.
       m.series = t_.series_.Find(key, m.hash);
       if (m.series == SeriesTable::kAbsent) {
+        m.request = t_.requests_ && t_.requests_->Matches(s.name, s.labels);
+        m.error = t_.errors_ && t_.errors_->Matches(s.name, s.labels);
+        if (!m.request && !m.error) return true;
         m.fresh = static_cast<std::uint32_t>(t_.fresh_keys_.size());
         t_.fresh_keys_.emplace_back(key);
+        m.ns = t_.Label(t_.ns_, s.labels);
+        m.deployment = t_.Label(t_.deployment_, s.labels);
+        m.version = t_.Label(t_.version_, s.labels);
       }
-      m.ns = t_.Label(t_.ns_, s.labels);
-      m.deployment = t_.Label(t_.deployment_, s.labels);
-      m.version = t_.Label(t_.version_, s.labels);
       t_.matched_.push_back(m);
       return true;
     }
@@ -302,23 +340,36 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
     return outcome;
   }
   series_.Reserve(series_.size() + fresh_keys_.size());
+  destination_counts_.assign(destinations_.size(), nullptr);
   std::size_t live = 0;  // series this scrape has
   for (const Matched& m : matched_) {
-    SeriesReading& last =
-        series_[m.series != SeriesTable::kAbsent ? m.series
-                                                 : series_.FindOrAdd(fresh_keys_[m.fresh], m.hash)];
-    if (last.seen != generation_ + 1) ++live;
-    double inc = Increase(last, m.value);
+    SeriesReading* last;
+    if (m.series != SeriesTable::kAbsent) {
+      last = &series_[m.series];
+    } else {
+      last = &series_[series_.FindOrAdd(fresh_keys_[m.fresh], m.hash)];
+      last->request = m.request;
+      last->error = m.error;
+      last->destination = Destination(m.ns, m.deployment, m.version);
+    }
+    if (last->seen != generation_ + 1) ++live;
+    double inc = Increase(*last, m.value);
     if (!(inc > 0 && std::isfinite(inc))) inc = 0;
-    core::Counts& c = out.At(m.ns, m.deployment, m.version);
+    // Looked up at its first sample, so `out` meets the destinations in the order it always did.
+    core::Counts*& c = destination_counts_[last->destination];
+    if (c == nullptr) {
+      const core::SeriesKey& d = destinations_[last->destination];
+      c = &out.At(d.ns, d.deployment, d.version);
+    }
     auto n = static_cast<std::uint64_t>(std::llround(inc));
-    if (m.request) c.requests += n;
-    if (m.error) c.errors += n;
+    if (last->request) c->requests += n;
+    if (last->error) c->errors += n;
   }
   // Series missing from this scrape are forgotten: if they come back they count from 0. They
   // already read as absent; dropping them only bounds the map.
   if (series_.size() > live) {
     series_.Retain([&](const SeriesReading& r) { return r.seen == generation_ + 1; });
+    ForgetUnusedDestinations();
   }
   ++generation_;
   outcome.ok = true;

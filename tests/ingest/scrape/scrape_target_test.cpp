@@ -161,6 +161,25 @@ TEST_F(TargetCounterTest, AValueHoldingWhatLooksLikeAnotherLabelIsAnotherSeries)
   EXPECT_EQ(counts["prod/auth/unknown"].requests, 3u);
 }
 
+TEST_F(TargetCounterTest, CountsKeepTheirVersionWhileVersionsComeAndGo) {
+  TargetCounter t = Make();
+  auto line = [](std::string_view version, int value) {
+    return "http_requests_total{code=\"200\",version=\"" + std::string(version) + "\"} " +
+           std::to_string(value) + "\n";
+  };
+  t.Apply(line("v1", 10) + line("v2", 10), kText, counts_);
+  t.Apply(line("v2", 20), kText, counts_);  // v1 is gone
+  t.Apply(line("v3", 5) + line("v2", 30), kText, counts_);
+  auto counts = Drain(counts_);
+  EXPECT_EQ(counts["prod/auth/v1"].requests, 0u);
+  EXPECT_EQ(counts["prod/auth/v2"].requests, 20u);
+  EXPECT_EQ(counts["prod/auth/v3"].requests, 5u);
+  t.Apply(line("v3", 8) + line("v2", 31), kText, counts_);
+  counts = Drain(counts_);
+  EXPECT_EQ(counts["prod/auth/v2"].requests, 1u);
+  EXPECT_EQ(counts["prod/auth/v3"].requests, 3u);
+}
+
 TEST_F(TargetCounterTest, HonorLabelsDecidesWhoseDeploymentWins) {
   std::string body = "http_requests_total{deployment=\"billing\",code=\"200\"} 1\n";
   std::string later = "http_requests_total{deployment=\"billing\",code=\"200\"} 5\n";
