@@ -132,26 +132,27 @@ TargetCounter::TargetCounter(const core::ScrapeSourceConfig& config,
 
 std::uint64_t SeriesTable::Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
-std::uint32_t SeriesTable::Find(std::string_view key, std::uint64_t hash) {
-  std::uint32_t found = kAbsent;
-  if (next_ < entries_.size() && Is(next_, key, hash)) {
-    found = next_;
-  } else if (!slots_.empty()) {
-    std::size_t mask = slots_.size() - 1;
-    for (std::size_t s = hash & mask; slots_[s] != 0; s = (s + 1) & mask) {
-      std::uint32_t i = static_cast<std::uint32_t>(slots_[s]) - 1;
-      if ((slots_[s] >> 32) == (hash >> 32) && Is(i, key, hash)) {
-        found = i;
-        break;
-      }
-    }
-  }
-  if (found != kAbsent) next_ = found + 1;
-  return found;
+std::uint32_t SeriesTable::Find(std::string_view key) {
+  if (next_ < entries_.size() && entries_[next_].key == key) return next_++;
+  return Probe(key, Hash(key));
 }
 
-std::uint32_t SeriesTable::FindOrAdd(std::string_view key, std::uint64_t hash) {
-  if (std::uint32_t i = Find(key, hash); i != kAbsent) return i;
+std::uint32_t SeriesTable::Probe(std::string_view key, std::uint64_t hash) {
+  if (slots_.empty()) return kAbsent;
+  std::size_t mask = slots_.size() - 1;
+  for (std::size_t s = hash & mask; slots_[s] != 0; s = (s + 1) & mask) {
+    std::uint32_t i = static_cast<std::uint32_t>(slots_[s]) - 1;
+    if ((slots_[s] >> 32) == (hash >> 32) && entries_[i].hash == hash && entries_[i].key == key) {
+      next_ = i + 1;
+      return i;
+    }
+  }
+  return kAbsent;
+}
+
+std::uint32_t SeriesTable::FindOrAdd(std::string_view key) {
+  std::uint64_t hash = Hash(key);
+  if (std::uint32_t i = Probe(key, hash); i != kAbsent) return i;
   if ((entries_.size() + 1) * 2 > slots_.size())
     Rebuild(std::max<std::size_t>(slots_.size() * 2, 16));
   entries_.push_back({hash, std::string(key), {}});
@@ -301,9 +302,9 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
         return true;
       }
       std::string_view key = t_.Key(s, body_);
-      Matched m{SeriesTable::Hash(key), 0, 0, s.value, {}, {}, {}, false, false};
+      Matched m{0, 0, s.value, {}, {}, {}, false, false};
       // The table holds only series that matched, with what they matched.
-      m.series = t_.series_.Find(key, m.hash);
+      m.series = t_.series_.Find(key);
       if (m.series == SeriesTable::kAbsent) {
         m.request = t_.requests_ && t_.requests_->Matches(s.name, s.labels);
         m.error = t_.errors_ && t_.errors_->Matches(s.name, s.labels);
@@ -347,7 +348,7 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
     if (m.series != SeriesTable::kAbsent) {
       last = &series_[m.series];
     } else {
-      last = &series_[series_.FindOrAdd(fresh_keys_[m.fresh], m.hash)];
+      last = &series_[series_.FindOrAdd(fresh_keys_[m.fresh])];
       last->request = m.request;
       last->error = m.error;
       last->destination = Destination(m.ns, m.deployment, m.version);

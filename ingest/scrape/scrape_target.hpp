@@ -66,19 +66,17 @@ struct SeriesReading {
 };
 
 // The series of one target by key (the sample name and labels, see TargetCounter::Key), for
-// TargetCounter.
-// Found by a 64-bit hash and confirmed by comparing the whole key, so two series never share an
-// entry. A target writes its series in the same order every scrape, so a lookup first tries the
-// entry after the last one found: most lookups then read memory in order, not at random. Owned by
-// the target's scraping thread.
+// TargetCounter. Found by a 64-bit hash and confirmed by comparing the whole key, so two series
+// never share an entry. A target writes its series in the same order every scrape, so a lookup
+// first compares the entry after the last one found: most lookups then read memory in order, not at
+// random, and hash nothing. Owned by the target's scraping thread.
 class SeriesTable {
  public:
   static constexpr std::uint32_t kAbsent = ~std::uint32_t{0};
-  static std::uint64_t Hash(std::string_view key);
 
   // The entry's index, or kAbsent. Indexes stay valid until Retain.
-  std::uint32_t Find(std::string_view key, std::uint64_t hash);
-  std::uint32_t FindOrAdd(std::string_view key, std::uint64_t hash);
+  std::uint32_t Find(std::string_view key);
+  std::uint32_t FindOrAdd(std::string_view key);
   SeriesReading& operator[](std::uint32_t i) { return entries_[i].reading; }
   std::size_t size() const { return entries_.size(); }
   void Reserve(std::size_t series);
@@ -95,9 +93,8 @@ class SeriesTable {
     std::string key;
     SeriesReading reading;
   };
-  bool Is(std::uint32_t i, std::string_view key, std::uint64_t hash) const {
-    return entries_[i].hash == hash && entries_[i].key == key;
-  }
+  static std::uint64_t Hash(std::string_view key);
+  std::uint32_t Probe(std::string_view key, std::uint64_t hash);
   void Place(std::uint32_t i);
   void Rebuild(std::size_t slots);
 
@@ -125,7 +122,6 @@ class TargetCounter {
   // A matched sample. Only a series new to the table (series == kAbsent, its key in
   // fresh_keys_[fresh]) needs the rest: views into the body, target_labels_ or unescaped_.
   struct Matched {
-    std::uint64_t hash;
     std::uint32_t series;
     std::uint32_t fresh;
     double value;
