@@ -132,26 +132,27 @@ TargetCounter::TargetCounter(const core::ScrapeSourceConfig& config,
 
 std::uint64_t SeriesTable::Hash(std::string_view key) { return std::hash<std::string_view>{}(key); }
 
-std::uint32_t SeriesTable::Find(std::string_view key, std::uint64_t hash) {
-  std::uint32_t found = kAbsent;
-  if (next_ < entries_.size() && Is(next_, key, hash)) {
-    found = next_;
-  } else if (!slots_.empty()) {
-    std::size_t mask = slots_.size() - 1;
-    for (std::size_t s = hash & mask; slots_[s] != 0; s = (s + 1) & mask) {
-      std::uint32_t i = static_cast<std::uint32_t>(slots_[s]) - 1;
-      if ((slots_[s] >> 32) == (hash >> 32) && Is(i, key, hash)) {
-        found = i;
-        break;
-      }
-    }
-  }
-  if (found != kAbsent) next_ = found + 1;
-  return found;
+std::uint32_t SeriesTable::Find(std::string_view key) {
+  if (next_ < entries_.size() && entries_[next_].key == key) return next_++;
+  return Probe(key, Hash(key));
 }
 
-std::uint32_t SeriesTable::FindOrAdd(std::string_view key, std::uint64_t hash) {
-  if (std::uint32_t i = Find(key, hash); i != kAbsent) return i;
+std::uint32_t SeriesTable::Probe(std::string_view key, std::uint64_t hash) {
+  if (slots_.empty()) return kAbsent;
+  std::size_t mask = slots_.size() - 1;
+  for (std::size_t s = hash & mask; slots_[s] != 0; s = (s + 1) & mask) {
+    std::uint32_t i = static_cast<std::uint32_t>(slots_[s]) - 1;
+    if ((slots_[s] >> 32) == (hash >> 32) && entries_[i].hash == hash && entries_[i].key == key) {
+      next_ = i + 1;
+      return i;
+    }
+  }
+  return kAbsent;
+}
+
+std::uint32_t SeriesTable::FindOrAdd(std::string_view key) {
+  std::uint64_t hash = Hash(key);
+  if (std::uint32_t i = Probe(key, hash); i != kAbsent) return i;
   if ((entries_.size() + 1) * 2 > slots_.size())
     Rebuild(std::max<std::size_t>(slots_.size() * 2, 16));
   entries_.push_back({hash, std::string(key), {}});
@@ -179,6 +180,37 @@ void SeriesTable::Rebuild(std::size_t slots) {
   next_ = 0;
 }
 
+// The sample's name and labels as the text name{label="value",...} with nothing between the tokens,
+// so one series has one key whatever blanks its line holds, and two never share one: a value ends
+// at a quote it cannot hold unescaped. Client libraries write lines so, and then the key is a view
+// of the line itself; otherwise it is built in key_.
+std::string_view TargetCounter::Key(const ExpositionSample& sample, std::string_view body) {
+  if (sample.labels.empty()) return sample.name;
+  // The parser leaves views into the body: where the pieces stand one and two bytes apart, the
+  // bytes between can only be '{' or ',' and '="'.
+  const char* p = sample.name.data() + sample.name.size();
+  bool as_is = sample.name.data() >= body.data();
+  for (const ExpositionLabel& l : sample.labels) {
+    as_is = as_is && l.name.data() == p + 1 && l.value.data() == l.name.data() + l.name.size() + 2;
+    p = l.value.data() + l.value.size() + 1;  // past the closing quote
+  }
+  if (as_is && p < body.data() + body.size() && *p == '}') {
+    return {sample.name.data(), static_cast<std::size_t>(p + 1 - sample.name.data())};
+  }
+  key_.assign(sample.name);
+  char before = '{';
+  for (const ExpositionLabel& l : sample.labels) {
+    key_ += before;
+    key_ += l.name;
+    key_ += "=\"";
+    key_ += l.value;
+    key_ += '"';
+    before = ',';
+  }
+  key_ += '}';
+  return key_;
+}
+
 // The series label from the target or the sample; which wins a clash is honor_labels.
 std::string_view TargetCounter::Label(const SeriesLabel& label,
                                       std::span<const ExpositionLabel> labels) {
@@ -198,6 +230,39 @@ std::string_view TargetCounter::Label(const SeriesLabel& label,
     v = *label.from_target;
   }
   return v.empty() ? std::string_view(core::kUnknown) : v;
+}
+
+// The index of (ns, deployment, version) in destinations_, added if new.
+std::uint32_t TargetCounter::Destination(std::string_view ns, std::string_view deployment,
+                                         std::string_view version) {
+  core::SeriesKey key{std::string(ns), std::string(deployment), std::string(version)};
+  auto [it, added] =
+      destination_index_.try_emplace(key, static_cast<std::uint32_t>(destinations_.size()));
+  if (added) {
+    destinations_.push_back(std::move(key));
+    destination_counts_.push_back(nullptr);
+  }
+  return it->second;
+}
+
+// Drops the destinations no series in the table counts toward any more, so a target whose versions
+// come and go does not gather them without bound.
+void TargetCounter::ForgetUnusedDestinations() {
+  std::vector<std::uint32_t> moved(destinations_.size(), SeriesTable::kAbsent);
+  std::vector<core::SeriesKey> kept;
+  for (std::uint32_t i = 0; i < series_.size(); ++i) {
+    std::uint32_t& d = series_[i].destination;
+    if (moved[d] == SeriesTable::kAbsent) {
+      moved[d] = static_cast<std::uint32_t>(kept.size());
+      kept.push_back(std::move(destinations_[d]));
+    }
+    d = moved[d];
+  }
+  destinations_ = std::move(kept);
+  destination_index_.clear();
+  for (std::uint32_t i = 0; i < destinations_.size(); ++i) {
+    destination_index_.emplace(destinations_[i], i);
+  }
 }
 
 // Prometheus's rule: a drop means the counter restarted, so the increase is the new value. The
@@ -222,7 +287,7 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
   // Owned by this call: gathers matched samples so a failed scrape changes nothing.
   class Gather final : public ExpositionVisitor {
    public:
-    explicit Gather(TargetCounter& t) : t_(t) {}
+    Gather(TargetCounter& t, std::string_view body) : t_(t), body_(body) {}
     void OnFamily(const ExpositionFamily&) override {}
     bool OnSample(const ExpositionFamily&, const ExpositionSample& s) override {
       ++samples;
@@ -232,33 +297,32 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
       }
       // A NaN or negative counter is no reading: the series is as absent from this scrape.
       if (std::isnan(s.value) || s.value < 0) return true;
-      bool request = t_.requests_ && t_.requests_->Matches(s.name, s.labels);
-      bool error = t_.errors_ && t_.errors_->Matches(s.name, s.labels);
-      if (!request && !error) return true;
-      std::string& key = t_.key_;
-      key.assign(s.name);
-      for (const ExpositionLabel& l : s.labels) {
-        key += '\0';
-        key += l.name;
-        key += '=';
-        key += l.value;
+      if (!(t_.requests_ && t_.requests_->MatchesName(s.name)) &&
+          !(t_.errors_ && t_.errors_->MatchesName(s.name))) {
+        return true;
       }
-      Matched m{SeriesTable::Hash(key), 0, 0, {}, {}, {}, s.value, request, error};
-      m.series = t_.series_.Find(key, m.hash);
+      std::string_view key = t_.Key(s, body_);
+      Matched m{0, 0, s.value, {}, {}, {}, false, false};
+      // The table holds only series that matched, with what they matched.
+      m.series = t_.series_.Find(key);
       if (m.series == SeriesTable::kAbsent) {
+        m.request = t_.requests_ && t_.requests_->Matches(s.name, s.labels);
+        m.error = t_.errors_ && t_.errors_->Matches(s.name, s.labels);
+        if (!m.request && !m.error) return true;
         m.fresh = static_cast<std::uint32_t>(t_.fresh_keys_.size());
-        t_.fresh_keys_.push_back(key);
+        t_.fresh_keys_.emplace_back(key);
+        m.ns = t_.Label(t_.ns_, s.labels);
+        m.deployment = t_.Label(t_.deployment_, s.labels);
+        m.version = t_.Label(t_.version_, s.labels);
       }
-      m.ns = t_.Label(t_.ns_, s.labels);
-      m.deployment = t_.Label(t_.deployment_, s.labels);
-      m.version = t_.Label(t_.version_, s.labels);
       t_.matched_.push_back(m);
       return true;
     }
     TargetCounter& t_;
+    std::string_view body_;
     std::uint64_t samples = 0;
     bool over_limit = false;
-  } gather(*this);
+  } gather(*this, body);
 
   matched_.clear();
   fresh_keys_.clear();
@@ -277,23 +341,36 @@ ScrapeOutcome TargetCounter::Apply(std::string_view body, ExpositionFormat forma
     return outcome;
   }
   series_.Reserve(series_.size() + fresh_keys_.size());
+  destination_counts_.assign(destinations_.size(), nullptr);
   std::size_t live = 0;  // series this scrape has
   for (const Matched& m : matched_) {
-    SeriesReading& last =
-        series_[m.series != SeriesTable::kAbsent ? m.series
-                                                 : series_.FindOrAdd(fresh_keys_[m.fresh], m.hash)];
-    if (last.seen != generation_ + 1) ++live;
-    double inc = Increase(last, m.value);
+    SeriesReading* last;
+    if (m.series != SeriesTable::kAbsent) {
+      last = &series_[m.series];
+    } else {
+      last = &series_[series_.FindOrAdd(fresh_keys_[m.fresh])];
+      last->request = m.request;
+      last->error = m.error;
+      last->destination = Destination(m.ns, m.deployment, m.version);
+    }
+    if (last->seen != generation_ + 1) ++live;
+    double inc = Increase(*last, m.value);
     if (!(inc > 0 && std::isfinite(inc))) inc = 0;
-    core::Counts& c = out.At(m.ns, m.deployment, m.version);
+    // Looked up at its first sample, so `out` meets the destinations in the order it always did.
+    core::Counts*& c = destination_counts_[last->destination];
+    if (c == nullptr) {
+      const core::SeriesKey& d = destinations_[last->destination];
+      c = &out.At(d.ns, d.deployment, d.version);
+    }
     auto n = static_cast<std::uint64_t>(std::llround(inc));
-    if (m.request) c.requests += n;
-    if (m.error) c.errors += n;
+    if (last->request) c->requests += n;
+    if (last->error) c->errors += n;
   }
   // Series missing from this scrape are forgotten: if they come back they count from 0. They
   // already read as absent; dropping them only bounds the map.
   if (series_.size() > live) {
     series_.Retain([&](const SeriesReading& r) { return r.seen == generation_ + 1; });
+    ForgetUnusedDestinations();
   }
   ++generation_;
   outcome.ok = true;

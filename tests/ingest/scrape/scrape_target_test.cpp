@@ -8,6 +8,8 @@
 namespace obsgate::ingest {
 namespace {
 
+using namespace std::string_literals;
+
 constexpr ExpositionFormat kText = ExpositionFormat::kText;
 
 std::map<std::string, core::Counts> Drain(core::LocalCounts& c) {
@@ -135,6 +137,47 @@ TEST_F(TargetCounterTest, ManySeriesComeAndGoAcrossScrapes) {
   EXPECT_EQ(Drain(counts_)["prod/auth/v2"].requests, 500u * 2 + 500u * 12);
   t.Apply(body(0, 1000, 13), kText, counts_);  // 500 back from 0 (+13), 500 kept (+1)
   EXPECT_EQ(Drain(counts_)["prod/auth/v2"].requests, 500u * 13 + 500u * 1);
+}
+
+TEST_F(TargetCounterTest, BlanksInALineLeaveItTheSameSeries) {
+  TargetCounter t = Make();
+  t.Apply("http_requests_total{code=\"200\",version=\"v2\"} 100\n", kText, counts_);
+  t.Apply("http_requests_total { code=\"200\" , version=\"v2\" } 150\n", kText, counts_);
+  EXPECT_EQ(Drain(counts_)["prod/auth/v2"].requests, 50u);
+}
+
+TEST_F(TargetCounterTest, AValueHoldingWhatLooksLikeAnotherLabelIsAnotherSeries) {
+  // A label value may hold any byte but a line break, '"' and '\' unescaped: NUL and '=' too.
+  TargetCounter t = Make();
+  auto body = [](int v2, int other) {
+    return "http_requests_total{code=\"200\",version=\"v2\"} " + std::to_string(v2) +
+           "\nhttp_requests_total{code=\"200\0version=v2\"} "s + std::to_string(other) + "\n";
+  };
+  ASSERT_TRUE(t.Apply(body(100, 10), kText, counts_).ok);
+  Drain(counts_);
+  t.Apply(body(150, 13), kText, counts_);
+  auto counts = Drain(counts_);
+  EXPECT_EQ(counts["prod/auth/v2"].requests, 50u);
+  EXPECT_EQ(counts["prod/auth/unknown"].requests, 3u);
+}
+
+TEST_F(TargetCounterTest, CountsKeepTheirVersionWhileVersionsComeAndGo) {
+  TargetCounter t = Make();
+  auto line = [](std::string_view version, int value) {
+    return "http_requests_total{code=\"200\",version=\"" + std::string(version) + "\"} " +
+           std::to_string(value) + "\n";
+  };
+  t.Apply(line("v1", 10) + line("v2", 10), kText, counts_);
+  t.Apply(line("v2", 20), kText, counts_);  // v1 is gone
+  t.Apply(line("v3", 5) + line("v2", 30), kText, counts_);
+  auto counts = Drain(counts_);
+  EXPECT_EQ(counts["prod/auth/v1"].requests, 0u);
+  EXPECT_EQ(counts["prod/auth/v2"].requests, 20u);
+  EXPECT_EQ(counts["prod/auth/v3"].requests, 5u);
+  t.Apply(line("v3", 8) + line("v2", 31), kText, counts_);
+  counts = Drain(counts_);
+  EXPECT_EQ(counts["prod/auth/v2"].requests, 1u);
+  EXPECT_EQ(counts["prod/auth/v3"].requests, 3u);
 }
 
 TEST_F(TargetCounterTest, HonorLabelsDecidesWhoseDeploymentWins) {
