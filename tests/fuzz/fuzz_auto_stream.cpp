@@ -4,33 +4,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
-#include <map>
 #include <string>
 #include <string_view>
-#include <tuple>
 
 #include "ingest/pipeline.hpp"
-
-namespace {
+#include "tests/fuzz/stream_totals.hpp"
 
 using namespace obsgate;
-
-using Totals =
-    std::map<std::string, std::tuple<std::uint64_t, std::uint64_t, std::uint64_t, std::uint64_t>>;
-
-Totals Drain(ingest::LineCounter& counter) {
-  Totals t;
-  counter.counts().Drain([&](const core::SeriesKey& k, const core::Counts& c) {
-    auto& [requests, errors, lines, error_lines] = t[k.ns + '\0' + k.deployment + '\0' + k.version];
-    requests += c.requests;
-    errors += c.errors;
-    lines += c.log_lines;
-    error_lines += c.error_lines;
-  });
-  return t;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto fed = ingest::LineCounter::Create({}).value();
@@ -49,14 +29,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   a.Finish(*fed);
   b.Finish(*framed);
-  if (Drain(*fed) != Drain(*framed)) std::abort();
-  const ingest::IngestStats& x = fed->stats();
-  const ingest::IngestStats& y = framed->stats();
-  if (std::tie(x.lines, x.bytes, x.docker_errors, x.cri_errors, x.unattributed, x.truncated) !=
-      std::tie(y.lines, y.bytes, y.docker_errors, y.cri_errors, y.unattributed, y.truncated)) {
-    std::abort();
-  }
-  fed->stats() = {};
-  framed->stats() = {};
+  if (!fuzz::DrainSame(*fed, *framed)) std::abort();
   return 0;
 }
