@@ -523,7 +523,7 @@ struct Classifier::Json {
 
   // Skips one value of any kind; nesting is counted, not recursed into.
   template <bool kEsc = false>
-  bool SkipValue() {
+  [[gnu::always_inline]] bool SkipValue() {
     if (p >= end) return false;
     if (AtQuote<kEsc>()) {
       std::string_view ignored;
