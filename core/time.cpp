@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 
 namespace obsgate::core {
 namespace {
@@ -26,9 +27,21 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-}  // namespace
+// Seconds and nanoseconds since the epoch as a TimePoint; nullopt outside what one holds (its
+// nanoseconds in 64 bits span the years 1677 to 2262).
+std::optional<TimePoint> TimeOf(std::int64_t secs, std::int64_t nanos) {
+  constexpr std::int64_t kLimit = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
+  if (secs > kLimit || secs < -kLimit) return std::nullopt;
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+      std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
+}
 
-std::optional<TimePoint> ParseRfc3339(std::string_view s) {
+struct Rfc3339Parts {
+  std::int64_t secs;   // since the epoch, the offset applied
+  std::int64_t nanos;  // the fraction
+};
+
+std::optional<Rfc3339Parts> ParseParts(std::string_view s) {
   int year, month, day, hour, minute, second;
   if (!Digits(s, 0, 4, year) || s.size() < 20 || s[4] != '-' || !Digits(s, 5, 2, month) ||
       s[7] != '-' || !Digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') ||
@@ -70,8 +83,15 @@ std::optional<TimePoint> ParseRfc3339(std::string_view s) {
   std::int64_t secs =
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
       hour * 3600 + minute * 60 + second - offset_seconds;
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
-      std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
+  return Rfc3339Parts{secs, nanos};
+}
+
+}  // namespace
+
+std::optional<TimePoint> ParseRfc3339(std::string_view s) {
+  std::optional<Rfc3339Parts> parts = ParseParts(s);
+  if (!parts) return std::nullopt;
+  return TimeOf(parts->secs, parts->nanos);
 }
 
 std::optional<TimePoint> Rfc3339Reader::Parse(std::string_view s) {
@@ -93,13 +113,13 @@ std::optional<TimePoint> Rfc3339Reader::Parse(std::string_view s) {
         for (std::size_t k = digits; k < 9; ++k) nanos *= 10;
       }
       if ((!fraction || digits > 0) && s.substr(i) == zone_) {
-        return hour_time_ +
-               std::chrono::duration_cast<TimePoint::duration>(
-                   std::chrono::seconds(minute * 60 + second) + std::chrono::nanoseconds(nanos));
+        return TimeOf(hour_seconds_ + minute * 60 + second, nanos);
       }
     }
   }
-  std::optional<TimePoint> t = ParseRfc3339(s);
+  std::optional<Rfc3339Parts> parts = ParseParts(s);
+  if (!parts) return std::nullopt;
+  std::optional<TimePoint> t = TimeOf(parts->secs, parts->nanos);
   if (!t) return t;
   std::size_t zone = 19;
   if (s[zone] == '.') {
@@ -111,15 +131,7 @@ std::optional<TimePoint> Rfc3339Reader::Parse(std::string_view s) {
   int minute = 0, second = 0;
   Digits(s, 14, 2, minute);
   Digits(s, 17, 2, second);
-  std::int64_t nanos = 0;  // what the fraction added, taken back off below
-  if (s[19] == '.') {
-    for (std::size_t i = 20; i < 29; ++i) {
-      nanos = nanos * 10 + (i < zone ? s[i] - '0' : 0);
-    }
-  }
-  hour_time_ =
-      *t - std::chrono::duration_cast<TimePoint::duration>(
-               std::chrono::seconds(minute * 60 + second) + std::chrono::nanoseconds(nanos));
+  hour_seconds_ = parts->secs - minute * 60 - second;
   return t;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -9,7 +10,8 @@
 namespace obsgate::core {
 
 // RFC 3339 with any fraction of a second and a "Z" or "+hh:mm" offset, as container runtimes
-// write it ("2024-01-15T10:00:00.123456789Z", "2024-01-15T10:00:00.1+00:00"). nullopt otherwise.
+// write it ("2024-01-15T10:00:00.123456789Z", "2024-01-15T10:00:00.1+00:00"). nullopt otherwise,
+// and for times a TimePoint cannot hold (before 1677 or after 2262).
 std::optional<TimePoint> ParseRfc3339(std::string_view text);
 
 // ParseRfc3339 for a stream of times most of which share their hour and zone with the time before,
@@ -21,7 +23,7 @@ class Rfc3339Reader {
  private:
   std::string hour_;  // the hour of the last time parsed whole, as written ("2024-01-15T10")
   std::string zone_;  // and what followed its fraction ("Z", "+01:00")
-  TimePoint hour_time_;
+  std::int64_t hour_seconds_ = 0;  // its start, seconds since the epoch
 };
 
 // "2024-01-15T10:00:00.123Z" in UTC, milliseconds.
