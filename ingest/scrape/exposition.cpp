@@ -442,27 +442,36 @@ class Parser {
     out.clear();
     bool after_comma = false;
     std::uint64_t names_seen = 0;
+    // Blanks between tokens are rare: each step looks for the byte it expects first and skips
+    // blanks only when that byte is not there.
     for (;;) {
-      SkipBlanks(p, eol);
-      if (p < eol && *p == '}' && !(om_ && after_comma)) {
-        ++p;
-        return true;
-      }
       std::string_view name = LabelName(p, eol);
       if (name.empty()) {
-        // OpenMetrics has no trailing comma: after one, only a name will do.
-        return Expected(
-            om_ && after_comma ? "a label name" : "a label name or '}' in the " + std::string(what),
-            Found(p, eol));
+        SkipBlanks(p, eol);
+        if (p < eol && *p == '}' && !(om_ && after_comma)) {
+          ++p;
+          return true;
+        }
+        name = LabelName(p, eol);
+        if (name.empty()) {
+          // OpenMetrics has no trailing comma: after one, only a name will do.
+          return Expected(om_ && after_comma ? "a label name"
+                                             : "a label name or '}' in the " + std::string(what),
+                          Found(p, eol));
+        }
       }
-      SkipBlanks(p, eol);
       if (p == eol || *p != '=') {
-        return Expected("'=' after label name " + Quoted(name), Found(p, eol));
+        SkipBlanks(p, eol);
+        if (p == eol || *p != '=') {
+          return Expected("'=' after label name " + Quoted(name), Found(p, eol));
+        }
       }
       ++p;
-      SkipBlanks(p, eol);
       if (p == eol || *p != '"') {
-        return Expected("'\"' to open the value of label " + Quoted(name), Found(p, eol));
+        SkipBlanks(p, eol);
+        if (p == eol || *p != '"') {
+          return Expected("'\"' to open the value of label " + Quoted(name), Found(p, eol));
+        }
       }
       const char* v = ++p;
       bool escaped = false;
@@ -490,7 +499,7 @@ class Parser {
       names_seen |= bit;
       out.push_back({name, std::string_view(v, static_cast<size_t>(p - v)), escaped});
       ++p;  // closing quote
-      SkipBlanks(p, eol);
+      if (p < eol && *p != ',' && *p != '}') SkipBlanks(p, eol);
       if (p < eol && *p == ',') {
         ++p;
         after_comma = true;
@@ -511,7 +520,7 @@ class Parser {
     if (s.name.empty()) return Expected("a metric name or '#'", Found(p, eol));
     labels_.clear();
     const char* after_name = p;
-    SkipBlanks(p, eol);  // text 0.0.4 allows "name {labels}"
+    if (p < eol && *p != '{') SkipBlanks(p, eol);  // text 0.0.4 allows "name {labels}"
     if (p < eol && *p == '{') {
       if (!Labels(p, eol, labels_, "labels")) return false;
     } else {
