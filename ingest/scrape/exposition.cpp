@@ -281,25 +281,28 @@ class Parser {
     return Expected("a space after " + std::string(after), Found(p, eol));
   }
 
-  std::string_view MetricName(const char*& p, const char* eol) const {
+  // Reads a name whose first byte is in the class `first` and the rest in `rest`. A line that ends
+  // in '\n' needs no bound check: no name holds it, so it stops the loop.
+  std::string_view Name(const char*& p, const char* eol, unsigned char first,
+                        unsigned char rest) const {
     const char* b = p;
     const char* q = p;
-    if (q < eol && (ClassOf(*q) & (kNameStart | kColon))) {
+    if (q < eol && (ClassOf(*q) & first)) {
       ++q;
-      while (q < eol && (ClassOf(*q) & (kNameChar | kColon))) ++q;
+      if (eol < body_end_) {
+        while (ClassOf(*q) & rest) ++q;
+      } else {
+        while (q < eol && (ClassOf(*q) & rest)) ++q;
+      }
     }
     p = q;
     return {b, static_cast<size_t>(q - b)};
   }
-  static std::string_view LabelName(const char*& p, const char* eol) {
-    const char* b = p;
-    const char* q = p;
-    if (q < eol && (ClassOf(*q) & kNameStart)) {
-      ++q;
-      while (q < eol && (ClassOf(*q) & kNameChar)) ++q;
-    }
-    p = q;
-    return {b, static_cast<size_t>(q - b)};
+  std::string_view MetricName(const char*& p, const char* eol) const {
+    return Name(p, eol, kNameStart | kColon, kNameChar | kColon);
+  }
+  std::string_view LabelName(const char*& p, const char* eol) const {
+    return Name(p, eol, kNameStart, kNameChar);
   }
   static std::string_view Token(const char*& p, const char* eol, bool om) {
     const char* b = p;
