@@ -281,25 +281,28 @@ class Parser {
     return Expected("a space after " + std::string(after), Found(p, eol));
   }
 
-  std::string_view MetricName(const char*& p, const char* eol) const {
+  // Reads a name whose first byte is in the class `first` and the rest in `rest`. A line that ends
+  // in '\n' needs no bound check: no name holds it, so it stops the loop.
+  std::string_view Name(const char*& p, const char* eol, unsigned char first,
+                        unsigned char rest) const {
     const char* b = p;
     const char* q = p;
-    if (q < eol && (ClassOf(*q) & (kNameStart | kColon))) {
+    if (q < eol && (ClassOf(*q) & first)) {
       ++q;
-      while (q < eol && (ClassOf(*q) & (kNameChar | kColon))) ++q;
+      if (eol < body_end_) {
+        while (ClassOf(*q) & rest) ++q;
+      } else {
+        while (q < eol && (ClassOf(*q) & rest)) ++q;
+      }
     }
     p = q;
     return {b, static_cast<size_t>(q - b)};
   }
-  static std::string_view LabelName(const char*& p, const char* eol) {
-    const char* b = p;
-    const char* q = p;
-    if (q < eol && (ClassOf(*q) & kNameStart)) {
-      ++q;
-      while (q < eol && (ClassOf(*q) & kNameChar)) ++q;
-    }
-    p = q;
-    return {b, static_cast<size_t>(q - b)};
+  std::string_view MetricName(const char*& p, const char* eol) const {
+    return Name(p, eol, kNameStart | kColon, kNameChar | kColon);
+  }
+  std::string_view LabelName(const char*& p, const char* eol) const {
+    return Name(p, eol, kNameStart, kNameChar);
   }
   static std::string_view Token(const char*& p, const char* eol, bool om) {
     const char* b = p;
@@ -442,27 +445,36 @@ class Parser {
     out.clear();
     bool after_comma = false;
     std::uint64_t names_seen = 0;
+    // Blanks between tokens are rare: each step looks for the byte it expects first and skips
+    // blanks only when that byte is not there.
     for (;;) {
-      SkipBlanks(p, eol);
-      if (p < eol && *p == '}' && !(om_ && after_comma)) {
-        ++p;
-        return true;
-      }
       std::string_view name = LabelName(p, eol);
       if (name.empty()) {
-        // OpenMetrics has no trailing comma: after one, only a name will do.
-        return Expected(
-            om_ && after_comma ? "a label name" : "a label name or '}' in the " + std::string(what),
-            Found(p, eol));
+        SkipBlanks(p, eol);
+        if (p < eol && *p == '}' && !(om_ && after_comma)) {
+          ++p;
+          return true;
+        }
+        name = LabelName(p, eol);
+        if (name.empty()) {
+          // OpenMetrics has no trailing comma: after one, only a name will do.
+          return Expected(om_ && after_comma ? "a label name"
+                                             : "a label name or '}' in the " + std::string(what),
+                          Found(p, eol));
+        }
       }
-      SkipBlanks(p, eol);
       if (p == eol || *p != '=') {
-        return Expected("'=' after label name " + Quoted(name), Found(p, eol));
+        SkipBlanks(p, eol);
+        if (p == eol || *p != '=') {
+          return Expected("'=' after label name " + Quoted(name), Found(p, eol));
+        }
       }
       ++p;
-      SkipBlanks(p, eol);
       if (p == eol || *p != '"') {
-        return Expected("'\"' to open the value of label " + Quoted(name), Found(p, eol));
+        SkipBlanks(p, eol);
+        if (p == eol || *p != '"') {
+          return Expected("'\"' to open the value of label " + Quoted(name), Found(p, eol));
+        }
       }
       const char* v = ++p;
       bool escaped = false;
@@ -490,7 +502,7 @@ class Parser {
       names_seen |= bit;
       out.push_back({name, std::string_view(v, static_cast<size_t>(p - v)), escaped});
       ++p;  // closing quote
-      SkipBlanks(p, eol);
+      if (p < eol && *p != ',' && *p != '}') SkipBlanks(p, eol);
       if (p < eol && *p == ',') {
         ++p;
         after_comma = true;
@@ -511,7 +523,7 @@ class Parser {
     if (s.name.empty()) return Expected("a metric name or '#'", Found(p, eol));
     labels_.clear();
     const char* after_name = p;
-    SkipBlanks(p, eol);  // text 0.0.4 allows "name {labels}"
+    if (p < eol && *p != '{') SkipBlanks(p, eol);  // text 0.0.4 allows "name {labels}"
     if (p < eol && *p == '{') {
       if (!Labels(p, eol, labels_, "labels")) return false;
     } else {
