@@ -27,11 +27,12 @@ bool Digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-// Seconds and nanoseconds since the epoch as a TimePoint; nullopt outside what one holds (its
-// nanoseconds in 64 bits span the years 1677 to 2262).
-std::optional<TimePoint> TimeOf(std::int64_t secs, std::int64_t nanos) {
+// Seconds and nanoseconds since the epoch as a TimePoint, held to what one can hold (its
+// nanoseconds in 64 bits span the years 1677 to 2262): Go's zero time, 0001-01-01, is the least.
+TimePoint TimeOf(std::int64_t secs, std::int64_t nanos) {
   constexpr std::int64_t kLimit = std::numeric_limits<std::int64_t>::max() / 1'000'000'000 - 1;
-  if (secs > kLimit || secs < -kLimit) return std::nullopt;
+  if (secs > kLimit) return TimePoint::max();
+  if (secs < -kLimit) return TimePoint::min();
   return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
 }
@@ -119,8 +120,7 @@ std::optional<TimePoint> Rfc3339Reader::Parse(std::string_view s) {
   }
   std::optional<Rfc3339Parts> parts = ParseParts(s);
   if (!parts) return std::nullopt;
-  std::optional<TimePoint> t = TimeOf(parts->secs, parts->nanos);
-  if (!t) return t;
+  const TimePoint t = TimeOf(parts->secs, parts->nanos);
   std::size_t zone = 19;
   if (s[zone] == '.') {
     for (++zone; s[zone] >= '0' && s[zone] <= '9'; ++zone) {

@@ -10,8 +10,9 @@
 namespace obsgate::core {
 
 // RFC 3339 with any fraction of a second and a "Z" or "+hh:mm" offset, as container runtimes
-// write it ("2024-01-15T10:00:00.123456789Z", "2024-01-15T10:00:00.1+00:00"). nullopt otherwise,
-// and for times a TimePoint cannot hold (before 1677 or after 2262).
+// write it ("2024-01-15T10:00:00.123456789Z", "2024-01-15T10:00:00.1+00:00"). nullopt otherwise.
+// Times a TimePoint cannot hold (before 1677, such as Go's zero time, or after 2262) are its least
+// and greatest.
 std::optional<TimePoint> ParseRfc3339(std::string_view text);
 
 // ParseRfc3339 for a stream of times most of which share their hour and zone with the time before,
