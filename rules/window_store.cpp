@@ -419,8 +419,14 @@ WindowCounts WindowStore::SeriesRef::WindowEndingAgo(core::Duration window,
   return store_->WindowLocked(index_, std::min(window, store_->options_.horizon - ago), ago);
 }
 std::optional<core::Duration> WindowStore::SeriesRef::Idle() const {
-  auto idle = store_->TimeOf(store_->last_tick_) - store_->series_[index_].last_seen;
-  return std::chrono::duration_cast<core::Duration>(std::max(idle, decltype(idle){}));
+  auto idle = std::chrono::duration_cast<core::Duration>(
+      store_->TimeOf(store_->last_tick_) - store_->series_[index_].last_seen);
+  // Counts are stored at the end of the tick they arrive in, and a window ending mid-tick takes
+  // that tick's counts in proportion: ending at the moment of the last counts would take almost
+  // none of a burst that came early in its tick. Whole ticks, so the window ends after them.
+  const core::Duration::rep res = store_->options_.resolution.count();
+  if (idle.count() <= 0) return core::Duration(0);
+  return core::Duration((idle.count() - 1) / res * res);
 }
 std::optional<core::Duration> WindowStore::SeriesRef::Age() const {
   auto age = store_->TimeOf(store_->last_tick_) - store_->series_[index_].first_seen;

@@ -53,7 +53,8 @@ class SeriesData {
   // The window that ended `ago` before now: a version no longer serving is judged by its last
   // traffic.
   virtual WindowCounts WindowEndingAgo(core::Duration window, core::Duration ago) const = 0;
-  // Time since counts last arrived; nullopt when unknown.
+  // Time since counts last arrived, in whole ticks back to the end of the tick that holds them
+  // (for WindowEndingAgo); nullopt when unknown.
   virtual std::optional<core::Duration> Idle() const = 0;
 };
 
