@@ -38,6 +38,31 @@ class WindowStoreTest : public ::testing::Test {
   SeriesKey auth_{"prod", "auth", "v1"};
 };
 
+// A version that no longer serves is judged by the window ending when it was last seen. Its last
+// counts are stored at the end of the second they came in: a burst early in that second must be
+// in that window whole, not in proportion to how much of the second had passed.
+TEST_F(WindowStoreTest, AWindowEndingWhenASeriesWasLastSeenHoldsItsLastBurstWhole) {
+  Idle(2s);
+  clock_.Advance(100ms);  // early in the second
+  core::Counts& c = local_.At(auth_.ns, auth_.deployment, auth_.version);
+  c.requests = 1000;
+  c.errors = 5;
+  store_.Merge(local_);
+  clock_.Advance(900ms);
+  store_.Tick();
+  Idle(3s);
+  std::optional<core::Duration> idle;
+  WindowCounts last;
+  store_.ForEach([&](const WindowStore::SeriesRef& s) {
+    idle = s.Idle();
+    last = s.WindowEndingAgo(5min, *idle);
+  });
+  ASSERT_TRUE(idle);
+  EXPECT_EQ(*idle, 3s);
+  EXPECT_EQ(last.requests, 1000);
+  EXPECT_EQ(last.errors, 5);
+}
+
 TEST_F(WindowStoreTest, ShortWindowsAreExact) {
   for (int i = 1; i <= 10; ++i) Second(auth_, static_cast<std::uint64_t>(i), i % 2);
   EXPECT_EQ(W(auth_, 1s).requests, 10);
