@@ -71,6 +71,7 @@ struct Cluster::Impl {
   struct Offer {
     std::string body;
     Clock::time_point until;
+    std::string last_answer;  // what the peers said the last time it was offered, for the log
   };
   std::deque<Offer> offers;
   bool stopping = false;
@@ -79,8 +80,8 @@ struct Cluster::Impl {
 
   void Loop();
   void SendCounts(Peer& peer, bool last);
-  // True when a peer (the leader) took it.
-  bool SendRollback(const std::string& body);
+  // True when a peer (the leader) took it; else `answer` says what each peer answered.
+  bool SendRollback(const std::string& body, std::string& answer);
   net::HttpFetch Post(Peer& peer, const std::string& target, std::string body) {
     net::HttpCall call;
     call.method = "POST";
@@ -239,17 +240,17 @@ void Cluster::Impl::Loop() {
     }
     Clock::time_point now = Clock::now();
     for (std::string& body : bodies)
-      offers.push_back({std::move(body), now + config.give_up_after});
+      offers.push_back({std::move(body), now + config.give_up_after, {}});
     for (auto it = offers.begin(); it != offers.end();) {
-      if (SendRollback(it->body)) {
+      if (SendRollback(it->body, it->last_answer)) {
         it = offers.erase(it);
       } else if (now >= it->until || last) {
         rollbacks->Add({{"result", "not_taken"}}).Increment();
         log::Warn(
             "no replica took the rollback this standby decided, for give_up_after; none "
             "led, or none was reachable",
-            {{"give_up_after_seconds",
-              std::chrono::duration<double>(config.give_up_after).count()}});
+            {{"give_up_after_seconds", std::chrono::duration<double>(config.give_up_after).count()},
+             {"last_answers", it->last_answer}});
         it = offers.erase(it);
       } else {
         ++it;
@@ -303,7 +304,8 @@ void Cluster::Impl::SendCounts(Peer& peer, bool last) {
   });
 }
 
-bool Cluster::Impl::SendRollback(const std::string& body) {
+bool Cluster::Impl::SendRollback(const std::string& body, std::string& answer) {
+  answer.clear();
   for (Peer& peer : peers) {
     if (!peer.client) continue;
     // The leader answers 202; a replica standing by 409.
@@ -313,6 +315,8 @@ bool Cluster::Impl::SendRollback(const std::string& body) {
       log::Info("rollback handed to the leader", {{"leader", peer.url}});
       return true;
     }
+    answer += (answer.empty() ? "" : "; ") + peer.url + ": " +
+              (r.status != 0 ? std::to_string(r.status) + " " + r.body.substr(0, 200) : r.error);
   }
   return false;
 }
