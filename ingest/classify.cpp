@@ -408,7 +408,8 @@ struct Classifier::Json {
 
   // The walk reads either the application's JSON as it is (kEsc false) or, kEsc true, the same
   // JSON still inside a docker json-file "log" string, as if it were unescaped: \" is a quote,
-  // \\ a backslash, \n \t \r between tokens are space. Wherever the escaped walk meets anything else
+  // \\ a backslash, \n \t \r between tokens are space. Wherever the escaped walk meets anything
+  // else
   // (\u, \/, a control byte, a bad escape) or would call the line "not JSON", it stops with kBail
   // and the caller unescapes and walks again, so it only ever answers what the plain walk would.
   template <bool kEsc>

@@ -419,8 +419,8 @@ WindowCounts WindowStore::SeriesRef::WindowEndingAgo(core::Duration window,
   return store_->WindowLocked(index_, std::min(window, store_->options_.horizon - ago), ago);
 }
 std::optional<core::Duration> WindowStore::SeriesRef::Idle() const {
-  auto idle = std::chrono::duration_cast<core::Duration>(
-      store_->TimeOf(store_->last_tick_) - store_->series_[index_].last_seen);
+  auto idle = std::chrono::duration_cast<core::Duration>(store_->TimeOf(store_->last_tick_) -
+                                                         store_->series_[index_].last_seen);
   // Counts are stored at the end of the tick they arrive in, and a window ending mid-tick takes
   // that tick's counts in proportion: ending at the moment of the last counts would take almost
   // none of a burst that came early in its tick. Whole ticks, so the window ends after them.
