@@ -409,9 +409,8 @@ struct Classifier::Json {
   // The walk reads either the application's JSON as it is (kEsc false) or, kEsc true, the same
   // JSON still inside a docker json-file "log" string, as if it were unescaped: \" is a quote,
   // \\ a backslash, \n \t \r between tokens are space. Wherever the escaped walk meets anything
-  // else
-  // (\u, \/, a control byte, a bad escape) or would call the line "not JSON", it stops with kBail
-  // and the caller unescapes and walks again, so it only ever answers what the plain walk would.
+  // else (\u, \/, a control byte, a bad escape) or would call the line "not JSON", it stops with
+  // kBail and the caller unescapes and walks again, so it only answers what the plain walk would.
   template <bool kEsc>
   static constexpr Walked kFail = kEsc ? Walked::kBail : Walked::kNotJson;
 
@@ -625,6 +624,21 @@ struct Classifier::Json {
     best[t.category] = t.index;
   }
 
+  // At the top object's '{': walks it against every configured path and, when it is read whole,
+  // fills the facts found.
+  template <bool kEsc>
+  bool WalkTop(LineFacts& facts) {
+    const Walked walked = Walk<kEsc>(0, top_targets, 0);
+    if (targets.size() != top_targets) targets.resize(top_targets);
+    if (walked != Walked::kOk) return false;
+    facts.status = status;
+    facts.level = level;
+    facts.ns = names[0];
+    facts.deployment = names[1];
+    facts.version = names[2];
+    return true;
+  }
+
   // At an object's '{': walks its fields against targets[begin, end_target); children go on the
   // end of `targets` and are popped on the way out.
   template <bool kEsc = false>
@@ -798,16 +812,9 @@ std::optional<LineFacts> Classifier::ClassifyEscaped(std::string_view escaped, s
   if (!patterns_.empty() || escaped.empty() || escaped[0] != '{') return std::nullopt;
   Json& j = *json_;
   j.Reset(escaped);
-  const Walked walked = j.Walk<true>(0, j.top_targets, 0);
-  if (j.targets.size() != j.top_targets) j.targets.resize(j.top_targets);
-  if (walked != Walked::kOk) return std::nullopt;
-  used = static_cast<std::size_t>(j.p - escaped.data());
   LineFacts facts;
-  facts.status = j.status;
-  facts.level = j.level;
-  facts.ns = j.names[0];
-  facts.deployment = j.names[1];
-  facts.version = j.names[2];
+  if (!j.WalkTop<true>(facts)) return std::nullopt;
+  used = static_cast<std::size_t>(j.p - escaped.data());
   MatchPatterns(std::string_view(), facts);
   return facts;
 }
@@ -828,15 +835,7 @@ bool Classifier::ClassifyJson(std::string_view message, LineFacts& facts) {
   j.Reset(message);
   j.SkipSpace();
   if (j.p >= j.end || *j.p != '{') return false;
-  const Walked walked = j.Walk(0, j.top_targets, 0);
-  if (j.targets.size() != j.top_targets) j.targets.resize(j.top_targets);
-  if (walked != Walked::kOk) return false;
-  facts.status = j.status;
-  facts.level = j.level;
-  facts.ns = j.names[0];
-  facts.deployment = j.names[1];
-  facts.version = j.names[2];
-  return true;
+  return j.WalkTop<false>(facts);
 }
 
 void Classifier::ClassifyText(std::string_view message, LineFacts& facts) const {
