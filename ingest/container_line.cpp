@@ -150,10 +150,27 @@ void SetMessage(std::string_view log, ContainerLine& out) {
 
 }  // namespace
 
-std::optional<FrameError> DockerParser::ParseAsWritten(std::string_view line, ContainerLine& out) {
-  constexpr std::string_view kHead = "{\"log\":\"";
+bool ParseDockerTail(std::string_view rest, ContainerLine& out) {
   constexpr std::string_view kStdout = "\",\"stream\":\"stdout\",\"time\":\"";
   constexpr std::string_view kStderr = "\",\"stream\":\"stderr\",\"time\":\"";
+  static_assert(kStdout.size() == kStderr.size());
+  if (rest.starts_with(kStdout)) {
+    out.stream = Stream::kStdout;
+  } else if (rest.starts_with(kStderr)) {
+    out.stream = Stream::kStderr;
+  } else {
+    return false;
+  }
+  rest.remove_prefix(kStdout.size());
+  const char* quote = FindQuoteOrBackslash(rest.data(), rest.data() + rest.size());
+  const std::size_t time = static_cast<std::size_t>(quote - rest.data());
+  if (rest.size() - time != 2 || quote[0] != '"' || quote[1] != '}') return false;
+  out.time = rest.substr(0, time);
+  return true;
+}
+
+std::optional<FrameError> DockerParser::ParseAsWritten(std::string_view line, ContainerLine& out) {
+  constexpr std::string_view kHead = "{\"log\":\"";
   if (line.substr(0, kHead.size()) != kHead) return std::nullopt;
   const char* const begin = line.data() + kHead.size();
   const char* const end = line.data() + line.size();
@@ -175,18 +192,9 @@ std::optional<FrameError> DockerParser::ParseAsWritten(std::string_view line, Co
     --p;  // back on the closing quote
   }
   // Then exactly the rest docker writes; anything else goes the general way.
-  std::string_view rest(p, static_cast<std::size_t>(end - p));
-  if (rest.substr(0, kStdout.size()) == kStdout) {
-    out.stream = Stream::kStdout;
-  } else if (rest.substr(0, kStderr.size()) == kStderr) {
-    out.stream = Stream::kStderr;
-  } else {
+  if (!ParseDockerTail(std::string_view(p, static_cast<std::size_t>(end - p)), out)) {
     return std::nullopt;
   }
-  const char* time = p + kStdout.size();
-  const char* quote = FindQuoteOrBackslash(time, end);
-  if (end - quote != 2 || quote[0] != '"' || quote[1] != '}') return std::nullopt;
-  out.time = std::string_view(time, static_cast<std::size_t>(quote - time));
   SetMessage(log, out);
   return FrameError::kNone;
 }

@@ -52,6 +52,11 @@ class DockerParser {  // owned by one ingest thread
   std::string scratch_;  // the unescaped log value; grows to the largest message seen
 };
 
+// The end of a docker json-file line exactly as docker writes it, from the closing quote of its log
+// value: `","stream":"stdout|stderr","time":"<time>"}` (trailing blanks trimmed by the caller).
+// Sets out.stream and out.time (viewing `rest`); false for any other spelling.
+bool ParseDockerTail(std::string_view rest, ContainerLine& out);
+
 // CRI (containerd writes "Z", CRI-O writes "+00:00" offsets):
 // "<RFC3339Nano time> <stdout|stderr> <P|F> <message>"; P = partial. A line that ends right after
 // the tag is an empty message; a trailing "\r" or "\n" is tolerated. `out` views `line`.

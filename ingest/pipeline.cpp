@@ -76,25 +76,6 @@ LogStream::LogStream(Format format, std::string path, SourceLabels labels,
       from_path_(LabelsFromPath(path)),
       from_source_(std::move(labels)) {}
 
-namespace {
-
-// What follows the application's JSON object in a line docker wrote: its newline, the stream and
-// the time, exactly as ParseAsWritten takes them. The time, or nullopt for anything else.
-std::optional<std::string_view> DockerLineEnd(std::string_view rest) {
-  constexpr std::string_view kStdout = "\\n\",\"stream\":\"stdout\",\"time\":\"";
-  constexpr std::string_view kStderr = "\\n\",\"stream\":\"stderr\",\"time\":\"";
-  static_assert(kStdout.size() == kStderr.size());
-  while (!rest.empty() && IsJsonSpace(rest.back())) rest.remove_suffix(1);
-  if (!rest.starts_with(kStdout) && !rest.starts_with(kStderr)) return std::nullopt;
-  rest.remove_prefix(kStdout.size());
-  const char* quote = FindQuoteOrBackslash(rest.data(), rest.data() + rest.size());
-  const std::size_t time = static_cast<std::size_t>(quote - rest.data());
-  if (rest.size() - time != 2 || quote[0] != '"' || quote[1] != '}') return std::nullopt;
-  return rest.substr(0, time);
-}
-
-}  // namespace
-
 std::optional<std::string_view> LogStream::Feed(std::string_view line, LineCounter& counter) {
   // A docker line whose log is one JSON line, in the shape docker writes it, with nothing
   // half-joined and within the size limit (so the joiner would hand it through untouched): its
@@ -102,13 +83,17 @@ std::optional<std::string_view> LogStream::Feed(std::string_view line, LineCount
   constexpr std::string_view kJsonLog = "{\"log\":\"{";
   if ((framer_.format() == Format::kDocker || framer_.format() == Format::kAuto) &&
       line.starts_with(kJsonLog) && line.size() <= max_line_bytes_ && !joiner_.HasPending()) {
-    const std::string_view escaped = line.substr(kJsonLog.size() - 1);
+    std::string_view escaped = line.substr(kJsonLog.size() - 1);
+    while (!escaped.empty() && IsJsonSpace(escaped.back())) escaped.remove_suffix(1);
     std::size_t used = 0;
+    ContainerLine frame;
     if (auto facts = counter.classifier().ClassifyEscaped(escaped, used)) {
-      if (auto time = DockerLineEnd(escaped.substr(used))) {
+      // The object ends the message: then come its newline and the frame's tail.
+      escaped.remove_prefix(used);
+      if (escaped.starts_with("\\n") && ParseDockerTail(escaped.substr(2), frame)) {
         counter.stats().bytes += line.size() + 1;
         counter.Count(*facts, from_path_, from_source_);
-        return time;
+        return frame.time;
       }
     }
   }
