@@ -37,9 +37,24 @@ TimePoint TimeOf(std::int64_t secs, std::int64_t nanos) {
       std::chrono::seconds(secs) + std::chrono::nanoseconds(nanos)));
 }
 
+// After the seconds at s[i]: an optional fraction of at least one digit, nanoseconds from its first
+// nine. i moves past it; false for a '.' without digits.
+bool ReadFraction(std::string_view s, std::size_t& i, std::int64_t& nanos) {
+  nanos = 0;
+  if (i >= s.size() || s[i] != '.') return true;
+  std::size_t digits = 0;
+  for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits) {
+    if (digits < 9) nanos = nanos * 10 + (s[i] - '0');
+  }
+  for (std::size_t k = digits; k < 9; ++k) nanos *= 10;
+  return digits > 0;
+}
+
 struct Rfc3339Parts {
   std::int64_t secs;   // since the epoch, the offset applied
   std::int64_t nanos;  // the fraction
+  int minute, second;  // as written
+  std::size_t zone;    // where the zone ("Z", "+01:00") begins
 };
 
 std::optional<Rfc3339Parts> ParseParts(std::string_view s) {
@@ -55,17 +70,8 @@ std::optional<Rfc3339Parts> ParseParts(std::string_view s) {
   }
   std::size_t i = 19;
   std::int64_t nanos = 0;
-  if (i < s.size() && s[i] == '.') {
-    ++i;
-    std::size_t digits = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      if (digits < 9) nanos = nanos * 10 + (s[i] - '0');
-      ++digits;
-      ++i;
-    }
-    if (digits == 0) return std::nullopt;
-    for (std::size_t k = digits; k < 9; ++k) nanos *= 10;
-  }
+  if (!ReadFraction(s, i, nanos)) return std::nullopt;
+  const std::size_t zone = i;
   std::int64_t offset_seconds = 0;
   if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
     ++i;
@@ -84,7 +90,7 @@ std::optional<Rfc3339Parts> ParseParts(std::string_view s) {
   std::int64_t secs =
       DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 +
       hour * 3600 + minute * 60 + second - offset_seconds;
-  return Rfc3339Parts{secs, nanos};
+  return Rfc3339Parts{secs, nanos, minute, second, zone};
 }
 
 }  // namespace
@@ -99,40 +105,21 @@ std::optional<TimePoint> Rfc3339Reader::Parse(std::string_view s) {
   constexpr std::size_t kHour = 13;  // "2024-01-15T10"
   if (!hour_.empty() && s.size() > kHour + 6 && s.substr(0, kHour) == hour_ && s[13] == ':' &&
       s[16] == ':') {
-    // Minutes, seconds and the fraction as ParseRfc3339 reads them: at least one digit of a
-    // fraction, nanoseconds from the first nine.
+    // Minutes, seconds and the fraction as ParseParts reads them; the zone must be the same.
     int minute = 0, second = 0;
-    if (Digits(s, 14, 2, minute) && Digits(s, 17, 2, second) && minute <= 59 && second <= 60) {
-      std::size_t i = 19;
-      std::int64_t nanos = 0;
-      std::size_t digits = 0;
-      const bool fraction = s[i] == '.';
-      if (fraction) {
-        for (++i; i < s.size() && s[i] >= '0' && s[i] <= '9'; ++i, ++digits) {
-          if (digits < 9) nanos = nanos * 10 + (s[i] - '0');
-        }
-        for (std::size_t k = digits; k < 9; ++k) nanos *= 10;
-      }
-      if ((!fraction || digits > 0) && s.substr(i) == zone_) {
-        return TimeOf(hour_seconds_ + minute * 60 + second, nanos);
-      }
+    std::size_t i = 19;
+    std::int64_t nanos = 0;
+    if (Digits(s, 14, 2, minute) && Digits(s, 17, 2, second) && minute <= 59 && second <= 60 &&
+        ReadFraction(s, i, nanos) && s.substr(i) == zone_) {
+      return TimeOf(hour_seconds_ + minute * 60 + second, nanos);
     }
   }
   std::optional<Rfc3339Parts> parts = ParseParts(s);
   if (!parts) return std::nullopt;
-  const TimePoint t = TimeOf(parts->secs, parts->nanos);
-  std::size_t zone = 19;
-  if (s[zone] == '.') {
-    for (++zone; s[zone] >= '0' && s[zone] <= '9'; ++zone) {
-    }
-  }
   hour_.assign(s.substr(0, kHour));
-  zone_.assign(s.substr(zone));
-  int minute = 0, second = 0;
-  Digits(s, 14, 2, minute);
-  Digits(s, 17, 2, second);
-  hour_seconds_ = parts->secs - minute * 60 - second;
-  return t;
+  zone_.assign(s.substr(parts->zone));
+  hour_seconds_ = parts->secs - parts->minute * 60 - parts->second;
+  return TimeOf(parts->secs, parts->nanos);
 }
 
 std::string FormatRfc3339(TimePoint t) {
