@@ -10,7 +10,6 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -45,6 +44,11 @@ struct SeriesReport {
   core::Counts total;
   std::unordered_map<std::int64_t, core::Counts> by_second;  // log time, whole seconds
   std::optional<core::TimePoint> first, last;
+
+  void Saw(core::TimePoint t) {
+    first = first ? std::min(*first, t) : t;
+    last = last ? std::max(*last, t) : t;
+  }
 };
 
 std::string Rate(std::uint64_t errors, std::uint64_t requests) {
@@ -125,9 +129,7 @@ class Tally {
       if (it == tracks_.end()) return;
       for (const auto& [second, counts] : it->second.by_second) r.by_second[second] += counts;
       for (const std::optional<core::TimePoint>& t : {it->second.first, it->second.last}) {
-        if (!t) continue;
-        r.first = r.first ? std::min(*r.first, *t) : *t;
-        r.last = r.last ? std::max(*r.last, *t) : *t;
+        if (t) r.Saw(*t);
       }
     });
     tracks_.clear();
@@ -162,15 +164,9 @@ class Tally {
     }
     SeriesReport& r = *track_;
     core::Counts added = *counts;
-    added.requests -= r.total.requests;
-    added.errors -= r.total.errors;
-    added.log_lines -= r.total.log_lines;
-    added.error_lines -= r.total.error_lines;
+    added -= r.total;
     r.total = *counts;
-    if (time) {
-      r.first = r.first ? std::min(*r.first, *time) : *time;
-      r.last = r.last ? std::max(*r.last, *time) : *time;
-    }
+    if (time) r.Saw(*time);
     if (!second) return;
     if (!newest_ || *second > *newest_) newest_ = *second;
     r.by_second[*second] += added;
@@ -192,20 +188,22 @@ class Tally {
   std::optional<std::int64_t> newest_;
 };
 
-// A regular file read with pread, so that threads share it and a file cut short while it is read
-// only ends early.
+// One input, opened once. A regular file with bytes in it is read with pread, so that threads
+// share it and a file cut short while it is read only ends early; anything else (standard input, a
+// pipe) is read as a stream.
 class LogFile {
  public:
-  // null when `path` is no regular file with bytes in it (a pipe, a terminal, an empty file).
+  // null when `path` cannot be opened; "-" is standard input.
   static std::unique_ptr<LogFile> Open(const std::string& path) {
-    ingest::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    ingest::UniqueFd fd(path == "-" ? ::dup(STDIN_FILENO)
+                                    : ::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return nullptr;
     struct stat st {};
-    if (!fd.valid() || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0) {
-      return nullptr;
-    }
+    const bool regular = ::fstat(fd.get(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
     return std::unique_ptr<LogFile>(
-        new LogFile(std::move(fd), static_cast<std::uint64_t>(st.st_size)));
+        new LogFile(std::move(fd), regular ? static_cast<std::uint64_t>(st.st_size) : 0));
   }
+  // 0 for a stream, which is read in one piece with Read.
   std::uint64_t size() const { return size_; }
 
   // Up to `room` bytes from `offset`, stopping at `end`; 0 at the end or on an error.
@@ -213,11 +211,11 @@ class LogFile {
                      std::uint64_t end) const {
     if (offset >= end) return 0;
     room = static_cast<std::size_t>(std::min<std::uint64_t>(room, end - offset));
-    for (;;) {
-      const ssize_t n = ::pread(fd_.get(), buffer, room, static_cast<off_t>(offset));
-      if (n >= 0) return static_cast<std::size_t>(n);
-      if (errno != EINTR) return 0;
-    }
+    return Retried([&] { return ::pread(fd_.get(), buffer, room, static_cast<off_t>(offset)); });
+  }
+  // The next bytes of a stream; 0 at its end or on an error.
+  std::size_t Read(char* buffer, std::size_t room) const {
+    return Retried([&] { return ::read(fd_.get(), buffer, room); });
   }
 
   // The offset just after the first '\n' at or after `offset`; size() when there is none.
@@ -234,6 +232,14 @@ class LogFile {
 
  private:
   LogFile(ingest::UniqueFd fd, std::uint64_t size) : fd_(std::move(fd)), size_(size) {}
+  template <typename Call>
+  static std::size_t Retried(Call&& call) {
+    for (;;) {
+      const ssize_t n = call();
+      if (n >= 0) return static_cast<std::size_t>(n);
+      if (errno != EINTR) return 0;
+    }
+  }
   ingest::UniqueFd fd_;
   std::uint64_t size_;
 };
@@ -241,17 +247,14 @@ class LogFile {
 class Analysis {
  public:
   Analysis(ingest::Format format, core::Duration window, unsigned threads)
-      : format_(format), window_seconds_(window.count() / 1000), threads_(threads) {}
+      : format_(format),
+        window_(window),
+        window_seconds_(std::chrono::duration_cast<std::chrono::seconds>(window).count()),
+        threads_(threads) {}
 
   core::Status Add(const std::string& path) {
-    if (path == "-") {
-      inputs_.push_back(Input{path, nullptr});
-      return core::Ok{};
-    }
     std::unique_ptr<LogFile> file = LogFile::Open(path);
-    if (!file && !std::ifstream(path, std::ios::binary)) {
-      return core::Error{"cannot read " + path + "; check the path and permissions"};
-    }
+    if (!file) return core::Error{"cannot read " + path + "; check the path and permissions"};
     inputs_.push_back(Input{path, std::move(file)});
     return core::Ok{};
   }
@@ -264,7 +267,7 @@ class Analysis {
     std::vector<Piece> pieces;
     for (std::size_t i = 0; i < inputs_.size(); ++i) {
       const LogFile* file = inputs_[i].file.get();
-      if (file == nullptr) continue;
+      if (file->size() == 0) continue;
       const std::uint64_t n = std::clamp<std::uint64_t>(file->size() / kMinPiece, 1, threads_);
       std::uint64_t begin = 0;
       for (std::uint64_t k = 0; k < n && begin < file->size(); ++k) {
@@ -318,15 +321,9 @@ class Analysis {
       if (i + 1 == pieces.size() || pieces[i + 1].index == 0) main.Finish(*current);
     }
     for (const Input& in : inputs_) {
-      if (in.file) continue;
+      if (in.file->size() != 0) continue;
       StreamState s(format_, in.path == "-" ? "" : in.path);
-      std::ifstream file;
-      if (in.path != "-") file.open(in.path, std::ios::binary);
-      std::istream& stream = in.path == "-" ? std::cin : file;
-      main.Read(s, [&](char* buffer, std::size_t room) {
-        stream.read(buffer, static_cast<std::streamsize>(room));
-        return static_cast<std::size_t>(stream.gcount());
-      });
+      main.Read(s, [&](char* buffer, std::size_t room) { return in.file->Read(buffer, room); });
       main.Finish(s);
     }
     for (auto& t : tallies) t->AddTo(series_, newest_, stats_);
@@ -344,7 +341,7 @@ class Analysis {
   }
 
   void PrintTable() const {
-    std::string w = core::FormatDuration(std::chrono::seconds(window_seconds_));
+    std::string w = core::FormatDuration(window_);
     int ns_w = 9, dep_w = 10, ver_w = 7;  // at least as wide as the headings
     for (const auto& [key, r] : series_) {
       ns_w = std::max(ns_w, static_cast<int>(key.ns.size()));
@@ -381,9 +378,7 @@ class Analysis {
   }
 
   void PrintJson() const {
-    std::string out = "{\"window\":\"" +
-                      core::FormatDuration(std::chrono::seconds(window_seconds_)) +
-                      "\",\"series\":[";
+    std::string out = "{\"window\":\"" + core::FormatDuration(window_) + "\",\"series\":[";
     bool first = true;
     for (const auto& [key, r] : Sorted()) {
       core::Counts recent = Recent(*r);
@@ -428,7 +423,7 @@ class Analysis {
 
   struct Input {
     std::string path;
-    std::unique_ptr<LogFile> file;  // null: read as a stream
+    std::unique_ptr<LogFile> file;
   };
   struct Piece {
     std::size_t input;
@@ -455,6 +450,7 @@ class Analysis {
   }
 
   ingest::Format format_;
+  core::Duration window_;
   std::int64_t window_seconds_;
   unsigned threads_;
   std::vector<Input> inputs_;

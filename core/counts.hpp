@@ -25,6 +25,13 @@ struct Counts {
     error_lines += o.error_lines;
     return *this;
   }
+  Counts& operator-=(const Counts& o) {
+    requests -= o.requests;
+    errors -= o.errors;
+    log_lines -= o.log_lines;
+    error_lines -= o.error_lines;
+    return *this;
+  }
   bool operator==(const Counts&) const = default;
 };
 
