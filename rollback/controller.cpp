@@ -3,6 +3,7 @@
 #include <prometheus/counter.h>
 #include <prometheus/registry.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 
@@ -132,7 +133,10 @@ void RollbackController::OnAlert(const rules::Alert& a, rules::AlertState) {
   c.origin = Candidate::Origin::kRule;
   for (const rules::VersionInfo& v : store_.Versions(a.series.ns, a.series.deployment)) {
     if (v.version == a.series.version) {
-      c.age = std::chrono::duration_cast<core::Duration>(store_.LastTick() - v.first_seen);
+      // A version first seen after the last tick (within the second being counted) is as young
+      // as a version gets, not younger: a negative age is refused by the replica it is sent to.
+      c.age = std::chrono::duration_cast<core::Duration>(
+          std::max(store_.LastTick() - v.first_seen, core::TimePoint::duration::zero()));
     }
   }
   // The baseline as the rule judged it (over the same seconds, or its last window of traffic);
