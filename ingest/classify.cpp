@@ -164,7 +164,9 @@ namespace {
 // "12 workers" is not mistaken for one.
 bool IsTimeToken(std::string_view t) {
   if (t.empty() || !(IsDigit(t[0]) || t[0] == '+')) return false;
-  return t.find_first_of("-/:.,") != std::string_view::npos || t[0] == '+';
+  return t[0] == '+' || std::any_of(t.begin(), t.end(), [](char c) {
+           return c == '-' || c == '/' || c == ':' || c == '.' || c == ',';
+         });
 }
 
 std::string_view NextToken(std::string_view s, std::size_t& pos) {

@@ -292,6 +292,20 @@ FrameError ParseCri(std::string_view line, ContainerLine& out) {
     return FrameError::kBadCri;
   }
 
+  // As the kubelet and containerd write it: "stdout F " or "stderr P ", read without a search.
+  if (line.size() >= time_end + 10 && line[time_end + 7] == ' ' && line[time_end + 9] == ' ' &&
+      (line[time_end + 8] == 'F' || line[time_end + 8] == 'P')) {
+    const char* stream = line.data() + time_end + 1;
+    const bool out_stream = std::memcmp(stream, "stdout", 6) == 0;
+    if (out_stream || std::memcmp(stream, "stderr", 6) == 0) {
+      out.stream = out_stream ? Stream::kStdout : Stream::kStderr;
+      out.partial = line[time_end + 8] == 'P';
+      out.time = time;
+      out.message = line.substr(time_end + 10);
+      return FrameError::kNone;
+    }
+  }
+
   const std::size_t stream_end = line.find(' ', time_end + 1);
   if (stream_end == std::string_view::npos) return FrameError::kBadCri;
   const std::string_view stream = line.substr(time_end + 1, stream_end - time_end - 1);
