@@ -292,41 +292,27 @@ FrameError ParseCri(std::string_view line, ContainerLine& out) {
     return FrameError::kBadCri;
   }
 
-  // As the kubelet and containerd write it: "stdout F " or "stderr P ", read without a search.
-  if (line.size() >= time_end + 10 && line[time_end + 7] == ' ' && line[time_end + 9] == ' ' &&
-      (line[time_end + 8] == 'F' || line[time_end + 8] == 'P')) {
-    const char* stream = line.data() + time_end + 1;
-    const bool out_stream = std::memcmp(stream, "stdout", 6) == 0;
-    if (out_stream || std::memcmp(stream, "stderr", 6) == 0) {
-      out.stream = out_stream ? Stream::kStdout : Stream::kStderr;
-      out.partial = line[time_end + 8] == 'P';
-      out.time = time;
-      out.message = line.substr(time_end + 10);
-      return FrameError::kNone;
-    }
-  }
-
-  const std::size_t stream_end = line.find(' ', time_end + 1);
-  if (stream_end == std::string_view::npos) return FrameError::kBadCri;
-  const std::string_view stream = line.substr(time_end + 1, stream_end - time_end - 1);
-  if (stream == "stdout") {
+  // The stream is one of two six-byte words, so it is compared where it must be, not searched for.
+  const std::size_t tag_begin = time_end + 8;
+  if (line.size() < tag_begin) return FrameError::kBadCri;
+  const char* stream = line.data() + time_end + 1;
+  if (std::memcmp(stream, "stdout ", 7) == 0) {
     out.stream = Stream::kStdout;
-  } else if (stream == "stderr") {
+  } else if (std::memcmp(stream, "stderr ", 7) == 0) {
     out.stream = Stream::kStderr;
   } else {
     return FrameError::kBadCri;
   }
 
-  // The tag is a ':'-separated list whose first element is P or F, as the kubelet reads it.
-  std::size_t tag_end = line.find(' ', stream_end + 1);
-  if (tag_end == std::string_view::npos) tag_end = line.size();
-  std::string_view tag = line.substr(stream_end + 1, tag_end - stream_end - 1);
-  tag = tag.substr(0, tag.find(':'));
-  if (tag == "P") {
-    out.partial = true;
-  } else if (tag != "F") {
+  // The tag is a ':'-separated list whose first element is P or F, as the kubelet reads it; it is
+  // one byte as the kubelet and containerd write it, so it is read byte by byte.
+  std::size_t tag_end = tag_begin;
+  while (tag_end < line.size() && line[tag_end] != ' ') ++tag_end;
+  const std::string_view tag = line.substr(tag_begin, tag_end - tag_begin);
+  if (tag.empty() || (tag[0] != 'P' && tag[0] != 'F') || (tag.size() > 1 && tag[1] != ':')) {
     return FrameError::kBadCri;
   }
+  out.partial = tag[0] == 'P';
 
   out.time = time;
   out.message = tag_end < line.size() ? line.substr(tag_end + 1) : std::string_view();
