@@ -73,7 +73,6 @@ struct StreamState {
   StreamState(ingest::Format format, const std::string& name) : stream(format, name) {}
   ingest::LogStream stream;
   std::optional<core::TimePoint> time;
-  std::optional<std::int64_t> second;
 };
 
 // The counts of the messages one thread read, per series and per second of log time, until they
@@ -94,29 +93,30 @@ class Tally {
     if (!bytes.empty()) Feed(s, bytes);
   }
 
-  // Reads what `read(buffer, room)` gives, block by block, until it gives nothing.
+  // Reads what `read(buffer, room)` gives, block by block into `buffer` (the reading thread's),
+  // until it gives nothing.
   template <typename ReadFn>
-  void Read(StreamState& s, ReadFn&& read) {
+  void Read(StreamState& s, std::string& buffer, ReadFn&& read) {
     std::size_t kept = 0;  // bytes of a line begun in the block before
     for (;;) {
-      if (buffer_.size() - kept < kBlock) buffer_.resize(kept + kBlock);
-      const std::size_t got = read(buffer_.data() + kept, buffer_.size() - kept);
+      if (buffer.size() - kept < kBlock) buffer.resize(kept + kBlock);
+      const std::size_t got = read(buffer.data() + kept, buffer.size() - kept);
       if (got == 0) break;
-      std::string_view rest(buffer_.data(), kept + got);
+      std::string_view rest(buffer.data(), kept + got);
       const std::size_t last_nl = rest.rfind('\n');
       if (last_nl != std::string_view::npos) {
         Lines(s, rest.substr(0, last_nl));
         rest.remove_prefix(last_nl + 1);
       }
-      std::memmove(buffer_.data(), rest.data(), rest.size());
+      std::memmove(buffer.data(), rest.data(), rest.size());
       kept = rest.size();
     }
-    if (kept > 0) Lines(s, std::string_view(buffer_.data(), kept));
+    if (kept > 0) Lines(s, std::string_view(buffer.data(), kept));
   }
 
   // Messages cut off by the end of the stream count at the time of the last one read.
   void Finish(StreamState& s) {
-    while (s.stream.FinishOne(*counter_)) Track(s.second, s.time);
+    while (s.stream.FinishOne(*counter_)) Track(s.time);
   }
 
   // Adds everything counted to `series`, keyed by series, and the newest second to `newest`.
@@ -146,17 +146,12 @@ class Tally {
     std::optional<std::string_view> time = s.stream.Feed(line, *counter_);
     if (!time) return;
     s.time = time_reader_.Parse(*time);
-    s.second.reset();
-    if (s.time) {
-      s.second =
-          std::chrono::duration_cast<std::chrono::seconds>(s.time->time_since_epoch()).count();
-    }
-    Track(s.second, s.time);
+    Track(s.time);
   }
 
   // What the message just counted added to its series goes to its second of log time. A series is
   // known by the address of its counts, which stays the same until AddTo.
-  void Track(std::optional<std::int64_t> second, std::optional<core::TimePoint> time) {
+  void Track(std::optional<core::TimePoint> time) {
     const core::Counts* counts = counter_->counts().last();
     if (counts != tracked_) {
       tracked_ = counts;
@@ -166,10 +161,12 @@ class Tally {
     core::Counts added = *counts;
     added -= r.total;
     r.total = *counts;
-    if (time) r.Saw(*time);
-    if (!second) return;
-    if (!newest_ || *second > *newest_) newest_ = *second;
-    r.by_second[*second] += added;
+    if (!time) return;
+    r.Saw(*time);
+    const std::int64_t second =
+        std::chrono::duration_cast<std::chrono::seconds>(time->time_since_epoch()).count();
+    if (!newest_ || second > *newest_) newest_ = second;
+    r.by_second[second] += added;
     // Seconds at or before newest - window can never be in the window at the end: let them go
     // once they outnumber the window's, so a long file keeps a window's worth per series.
     if (r.by_second.size() > 2 * static_cast<std::size_t>(window_seconds_) + 64) {
@@ -180,7 +177,6 @@ class Tally {
 
   std::unique_ptr<ingest::LineCounter> counter_;
   std::int64_t window_seconds_;
-  std::string buffer_;
   core::Rfc3339Reader time_reader_;
   std::unordered_map<const core::Counts*, SeriesReport> tracks_;
   const core::Counts* tracked_ = nullptr;
@@ -188,9 +184,9 @@ class Tally {
   std::optional<std::int64_t> newest_;
 };
 
-// One input, opened once. A regular file with bytes in it is read with pread, so that threads
-// share it and a file cut short while it is read only ends early; anything else (standard input, a
-// pipe) is read as a stream.
+// One input, open. A regular file with bytes in it is read with pread, so that threads share it and
+// a file cut short while it is read only ends early; anything else (standard input, a pipe) is read
+// as a stream.
 class LogFile {
  public:
   // null when `path` cannot be opened; "-" is standard input.
@@ -252,10 +248,15 @@ class Analysis {
         window_seconds_(std::chrono::duration_cast<std::chrono::seconds>(window).count()),
         threads_(threads) {}
 
+  // A regular file is opened here to learn its size and again by each reader of a piece of it,
+  // so that no more files are open at once than there are threads, however many are given; a
+  // stream (standard input, a pipe) is kept open, as it can only be read once.
   core::Status Add(const std::string& path) {
     std::unique_ptr<LogFile> file = LogFile::Open(path);
-    if (!file) return core::Error{"cannot read " + path + "; check the path and permissions"};
-    inputs_.push_back(Input{path, std::move(file)});
+    if (!file) return CannotRead(path);
+    const std::uint64_t size = file->size();
+    if (size > 0) file.reset();
+    inputs_.push_back(Input{path, size, std::move(file)});
     return core::Ok{};
   }
 
@@ -266,14 +267,18 @@ class Analysis {
   core::Status Run() {
     std::vector<Piece> pieces;
     for (std::size_t i = 0; i < inputs_.size(); ++i) {
-      const LogFile* file = inputs_[i].file.get();
-      if (file->size() == 0) continue;
-      const std::uint64_t n = std::clamp<std::uint64_t>(file->size() / kMinPiece, 1, threads_);
+      const std::uint64_t size = inputs_[i].size;
+      if (size == 0) continue;
+      const std::uint64_t n = std::clamp<std::uint64_t>(size / kMinPiece, 1, threads_);
+      std::unique_ptr<LogFile> file;
+      if (n > 1 && !(file = LogFile::Open(inputs_[i].path))) return CannotRead(inputs_[i].path);
       std::uint64_t begin = 0;
-      for (std::uint64_t k = 0; k < n && begin < file->size(); ++k) {
+      for (std::uint64_t k = 0; k < n && begin < size; ++k) {
+        // Within the size Add saw, should the file have changed since.
         const std::uint64_t end =
-            k + 1 == n ? file->size()
-                       : file->LineEndAfter(begin + (file->size() - begin) / (n - k));
+            k + 1 == n
+                ? size
+                : std::clamp(file->LineEndAfter(begin + (size - begin) / (n - k)), begin, size);
         pieces.push_back(Piece{i, static_cast<std::size_t>(k), begin, end, nullptr, nullptr});
         begin = end;
       }
@@ -294,26 +299,34 @@ class Analysis {
       p.own = std::move(tally).value();
     }
     std::atomic<std::size_t> next{0};
-    auto work = [&](Tally& tally) {
+    std::vector<std::string> buffers(workers);  // one per thread
+    std::atomic<bool> unread{false};
+    auto work = [&](Tally& tally, std::string& buffer) {
       for (std::size_t i = next++; i < pieces.size(); i = next++) {
         Piece& p = pieces[i];
         p.state = std::make_unique<StreamState>(format_, inputs_[p.input].path);
-        Read(p.own ? *p.own : tally, *p.state, p);
+        if (!Read(p.own ? *p.own : tally, *p.state, buffer, p)) unread = true;
       }
     };
     {
       std::vector<std::jthread> helpers;
       for (std::size_t t = 1; t < workers; ++t) {
-        helpers.emplace_back([&, t] { work(*tallies[t]); });
+        helpers.emplace_back([&, t] { work(*tallies[t], buffers[t]); });
       }
-      work(*tallies[0]);
+      work(*tallies[0], buffers[0]);
+    }
+    if (unread) {
+      for (const Piece& p : pieces) {
+        if (p.unread) return CannotRead(inputs_[p.input].path);
+      }
     }
     Tally& main = *tallies[0];
     StreamState* current = nullptr;
     for (std::size_t i = 0; i < pieces.size(); ++i) {
       Piece& p = pieces[i];
       if (p.index > 0 && current->stream.HasPending()) {
-        Read(main, *current, p);  // continues a split message: read again, in order
+        // Continues a split message: read again, in order.
+        if (!Read(main, *current, buffers[0], p)) return CannotRead(inputs_[p.input].path);
       } else {
         if (p.own) p.own->AddTo(series_, newest_, stats_);
         current = p.state.get();
@@ -321,9 +334,10 @@ class Analysis {
       if (i + 1 == pieces.size() || pieces[i + 1].index == 0) main.Finish(*current);
     }
     for (const Input& in : inputs_) {
-      if (in.file->size() != 0) continue;
+      if (!in.stream) continue;
       StreamState s(format_, in.path == "-" ? "" : in.path);
-      main.Read(s, [&](char* buffer, std::size_t room) { return in.file->Read(buffer, room); });
+      main.Read(s, buffers[0],
+                [&](char* buffer, std::size_t room) { return in.stream->Read(buffer, room); });
       main.Finish(s);
     }
     for (auto& t : tallies) t->AddTo(series_, newest_, stats_);
@@ -423,7 +437,8 @@ class Analysis {
 
   struct Input {
     std::string path;
-    std::unique_ptr<LogFile> file;
+    std::uint64_t size;               // of a regular file; 0 for a stream
+    std::unique_ptr<LogFile> stream;  // a stream's, open since Add
   };
   struct Piece {
     std::size_t input;
@@ -431,16 +446,27 @@ class Analysis {
     std::uint64_t begin, end;
     std::unique_ptr<Tally> own;  // for index > 0
     std::unique_ptr<StreamState> state;
+    bool unread = false;  // the file could not be opened again
   };
 
-  void Read(Tally& tally, StreamState& state, const Piece& p) const {
-    const LogFile& file = *inputs_[p.input].file;
+  static core::Error CannotRead(const std::string& path) {
+    return core::Error{"cannot read " + path + "; check the path and permissions"};
+  }
+
+  // Reads piece `p` of a regular file, opened for it; false when it cannot be opened again.
+  bool Read(Tally& tally, StreamState& state, std::string& buffer, Piece& p) const {
+    const std::unique_ptr<LogFile> file = LogFile::Open(inputs_[p.input].path);
+    if (!file) {
+      p.unread = true;
+      return false;
+    }
     std::uint64_t offset = p.begin;
-    tally.Read(state, [&](char* buffer, std::size_t room) {
-      const std::size_t got = file.ReadAt(buffer, room, offset, p.end);
+    tally.Read(state, buffer, [&](char* into, std::size_t room) {
+      const std::size_t got = file->ReadAt(into, room, offset, p.end);
       offset += got;
       return got;
     });
+    return true;
   }
 
   core::Result<std::unique_ptr<Tally>> NewTally() const {

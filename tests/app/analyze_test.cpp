@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <regex>
 
 #include "tests/support/process.hpp"
@@ -167,6 +168,60 @@ TEST(Analyze, CountsTheSameWithAnyNumberOfThreadsWhenPiecesSplitMessages) {
     ASSERT_EQ(many.exit_code, 0) << many.output;
     EXPECT_EQ(many.output, one.output) << threads << " threads";
   }
+}
+
+// Pieces cut between messages are each counted by their own thread; a long file keeps only a
+// window's worth of seconds per series as it goes. Both must leave the counts of one reader.
+TEST(Analyze, CountsTheSameWithAnyNumberOfThreadsOverAnHourOfWholeLines) {
+  TempDir dir;
+  // 3600 seconds, 3 lines each (about 14 MB, three pieces): every 10th second's last line fails.
+  // The window (5m before 10:59:59) holds seconds 10:55:00 to 10:59:59: 900 requests, 30 errors.
+  std::string content;
+  const std::string pad(1200, 'x');
+  for (int second = 0; second < 3600; ++second) {
+    char ts[40];
+    std::snprintf(ts, sizeof ts, "2024-03-05T10:%02d:%02d.000000001Z", second / 60, second % 60);
+    for (int i = 0; i < 3; ++i) {
+      const bool error = i == 2 && second % 10 == 0;
+      content += std::string(ts) + " stdout F {\"status\":" + (error ? "500" : "200") +
+                 ",\"pad\":\"" + pad + "\"}\n";
+    }
+  }
+  std::string path = dir.Write(
+      "var/log/pods/payments_checkout-5f6b9c7d48-q8zxv_0b5e6f2a-9c1d-4e8b-a7f3-2d6c8e1b4a90/"
+      "checkout/0.log",
+      content);
+  RunResult one =
+      RunCommand({OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", "1", "--json", path});
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  EXPECT_EQ(SeriesJson(one.output, "checkout", "5f6b9c7d48"),
+            "{\"namespace\":\"payments\",\"deployment\":\"checkout\",\"version\":\"5f6b9c7d48\","
+            "\"requests\":10800,\"errors\":360,\"error_rate\":0.0333333,"
+            "\"window_requests\":900,\"window_errors\":30,\"window_error_rate\":0.0333333,"
+            "\"log_lines\":10800,\"log_error_lines\":0,\"first\":\"2024-03-05T10:00:00.000Z\","
+            "\"last\":\"2024-03-05T10:59:59.000Z\"}");
+  for (const char* threads : {"2", "3"}) {
+    RunResult many = RunCommand(
+        {OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", threads, "--json", path});
+    ASSERT_EQ(many.exit_code, 0) << many.output;
+    EXPECT_EQ(many.output, one.output) << threads << " threads";
+  }
+}
+
+// Files are opened as they are read, not all at once: more files than a process may hold open.
+TEST(Analyze, ReadsMoreFilesThanMayBeOpenAtOnce) {
+  TempDir dir;
+  std::vector<std::string> args = {"/bin/sh",      "-c",      "ulimit -n 32 && exec \"$0\" \"$@\"",
+                                   OBSGATE_BINARY, "analyze", "--format",
+                                   "cri",          "--json"};
+  for (int i = 0; i < 100; ++i) {
+    args.push_back(dir.Write("f" + std::to_string(i) + ".log",
+                             "2024-03-05T10:00:00Z stdout F {\"app\":\"api\",\"status\":" +
+                                 std::string(i % 4 ? "200" : "503") + "}\n"));
+  }
+  RunResult r = RunCommand(args);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(SeriesJson(r.output, "api", ""), HasSubstr("\"requests\":100,\"errors\":25,"));
 }
 
 TEST(Analyze, TableAndErrors) {
