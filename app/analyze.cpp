@@ -19,6 +19,7 @@
 #include "core/result.hpp"
 #include "core/time.hpp"
 #include "core/units.hpp"
+#include "ingest/line_cutter.hpp"
 #include "ingest/pipeline.hpp"
 #include "ingest/tail/unique_fd.hpp"
 
@@ -67,10 +68,15 @@ std::string JsonRate(std::uint64_t errors, std::uint64_t requests) {
   return buf;
 }
 
-// Where one stream of a file stands: its framing and joining, and the time of the message it
-// counted last. Owned by the thread reading the stream.
+// Where one stream of a file stands: its cutting into lines, framing and joining, and the time of
+// the message it counted last. Owned by the thread reading the stream.
 struct StreamState {
-  StreamState(ingest::Format format, const std::string& name) : stream(format, name) {}
+  StreamState(ingest::Format format, const std::string& name)
+      : lines(ingest::MaxLineBytes(format, kMaxMessageBytes), kMaxMessageBytes),
+        stream(format, name, {}, kMaxMessageBytes) {}
+  // As the gateway's tail reads files by default: a message of up to 1 MiB.
+  static constexpr std::size_t kMaxMessageBytes = 1 << 20;
+  ingest::LineCutter lines;
   ingest::LogStream stream;
   std::optional<core::TimePoint> time;
 };
@@ -82,36 +88,16 @@ class Tally {
   Tally(std::unique_ptr<ingest::LineCounter> counter, std::int64_t window_seconds)
       : counter_(std::move(counter)), window_seconds_(window_seconds) {}
 
-  // Counts every line of `bytes`; the last needs no "\n".
-  void Lines(StreamState& s, std::string_view bytes) {
-    while (const char* nl =
-               static_cast<const char*>(std::memchr(bytes.data(), '\n', bytes.size()))) {
-      const std::size_t len = static_cast<std::size_t>(nl - bytes.data());
-      Feed(s, bytes.substr(0, len));
-      bytes.remove_prefix(len + 1);
-    }
-    if (!bytes.empty()) Feed(s, bytes);
-  }
-
   // Reads what `read(buffer, room)` gives, block by block into `buffer` (the reading thread's),
-  // until it gives nothing.
+  // until it gives nothing, and counts every line of it; the last needs no "\n".
   template <typename ReadFn>
   void Read(StreamState& s, std::string& buffer, ReadFn&& read) {
-    std::size_t kept = 0;  // bytes of a line begun in the block before
-    for (;;) {
-      if (buffer.size() - kept < kBlock) buffer.resize(kept + kBlock);
-      const std::size_t got = read(buffer.data() + kept, buffer.size() - kept);
-      if (got == 0) break;
-      std::string_view rest(buffer.data(), kept + got);
-      const std::size_t last_nl = rest.rfind('\n');
-      if (last_nl != std::string_view::npos) {
-        Lines(s, rest.substr(0, last_nl));
-        rest.remove_prefix(last_nl + 1);
-      }
-      std::memmove(buffer.data(), rest.data(), rest.size());
-      kept = rest.size();
+    if (buffer.size() < kBlock) buffer.resize(kBlock);
+    auto feed = [&](std::string_view line) { Feed(s, line); };
+    while (const std::size_t got = read(buffer.data(), buffer.size())) {
+      s.lines.Consume(std::string_view(buffer.data(), got), counter_->stats(), feed);
     }
-    if (kept > 0) Lines(s, std::string_view(buffer.data(), kept));
+    s.lines.Finish(feed);
   }
 
   // Messages cut off by the end of the stream count at the time of the last one read.

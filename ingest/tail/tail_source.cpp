@@ -47,8 +47,6 @@ constexpr std::chrono::milliseconds kMaxIdleWait{1000};
 // Files read to their end and closed, remembered so that a rename seen late does not start one
 // again from byte 0.
 constexpr std::size_t kFinishedKept = 256;
-// Framed formats (docker, CRI) carry the message plus its framing and JSON escapes on one line.
-constexpr std::size_t kFramingAllowance = 64 * 1024;
 constexpr std::chrono::milliseconds kMinInterval{10};
 
 std::string ErrnoText(int err) { return std::strerror(err); }
@@ -113,8 +111,7 @@ class TailSource final : public Source {
         buffer_(kReadChunk) {
     max_message_bytes_ =
         static_cast<std::size_t>(std::max<std::uint64_t>(config_.max_line_size, 1));
-    max_line_bytes_ =
-        format_ == Format::kRaw ? max_message_bytes_ : max_message_bytes_ * 2 + kFramingAllowance;
+    max_line_bytes_ = MaxLineBytes(format_, max_message_bytes_);
     // Registering an existing name again returns the same family, so a reload that builds a new
     // source with the same name keeps the same series. They are not removed on destruction: the
     // replacement may already hold them.

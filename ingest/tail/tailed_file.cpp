@@ -15,7 +15,7 @@ TailedFile::TailedFile(UniqueFd fd, FileId id, std::string path, std::uint64_t o
       format_(format),
       labels_(std::move(labels)),
       max_message_bytes_(max_message_bytes),
-      max_line_bytes_(max_line_bytes > 0 ? max_line_bytes : 1),
+      lines_(max_line_bytes, max_message_bytes),
       stream_(format, path_, labels_, max_message_bytes),
       read_offset_(offset),
       line_end_(offset),
@@ -34,40 +34,10 @@ TailedFile::ReadResult TailedFile::Read(LineCounter& counter, std::vector<char>&
 }
 
 void TailedFile::Consume(std::string_view data, LineCounter& counter) {
-  while (!data.empty()) {
-    std::size_t nl = data.find('\n');
-    bool complete = nl != std::string_view::npos;
-    std::string_view piece = data.substr(0, complete ? nl : data.size());
-    std::size_t used = complete ? nl + 1 : data.size();
-    data.remove_prefix(used);
-    read_offset_ += used;
-    if (complete) line_end_ = read_offset_;
-
-    if (skipping_) {
-      skipping_ = !complete;
-      continue;
-    }
-    if (partial_.empty() && complete && piece.size() <= max_line_bytes_) {
-      FeedLine(piece, counter);  // the common case: no copy
-      continue;
-    }
-    std::size_t room = max_line_bytes_ - partial_.size();
-    if (piece.size() > room) {
-      // Bounded memory for a line that never ends: count what fits, drop the rest of it.
-      partial_.append(piece.substr(0, room));
-      FeedLine(partial_, counter);
-      // Longer than a message may be, the joiner cuts it again and counts it itself.
-      if (partial_.size() <= max_message_bytes_) ++counter.stats().truncated;
-      partial_.clear();
-      skipping_ = !complete;
-      continue;
-    }
-    partial_.append(piece);
-    if (complete) {
-      FeedLine(partial_, counter);
-      partial_.clear();
-    }
-  }
+  const std::size_t ended = lines_.Consume(data, counter.stats(),
+                                           [&](std::string_view line) { FeedLine(line, counter); });
+  if (ended > 0) line_end_ = read_offset_ + ended;
+  read_offset_ += data.size();
 }
 
 void TailedFile::FeedLine(std::string_view line, LineCounter& counter) {
@@ -75,9 +45,7 @@ void TailedFile::FeedLine(std::string_view line, LineCounter& counter) {
 }
 
 void TailedFile::Finish(LineCounter& counter) {
-  if (!partial_.empty() && !skipping_) FeedLine(partial_, counter);
-  partial_.clear();
-  skipping_ = false;
+  lines_.Finish([&](std::string_view line) { FeedLine(line, counter); });
   stream_.Finish(counter);
   line_end_ = read_offset_;
 }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "ingest/line_cutter.hpp"
 #include "ingest/pipeline.hpp"
 #include "ingest/tail/checkpoint.hpp"
 #include "ingest/tail/unique_fd.hpp"
@@ -73,10 +74,8 @@ class TailedFile {
   Format format_;
   SourceLabels labels_;
   std::size_t max_message_bytes_;
-  std::size_t max_line_bytes_;
+  LineCutter lines_;
   LogStream stream_;
-  std::string partial_;    // a line read in part, waiting for its "\n"
-  bool skipping_ = false;  // the rest of a line already cut at max_line_bytes_
   std::uint64_t read_offset_ = 0;
   std::uint64_t line_end_ = 0;   // just after the last "\n" read
   std::uint64_t delivered_ = 0;  // line_end_ as of the last delivery

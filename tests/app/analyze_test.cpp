@@ -224,6 +224,26 @@ TEST(Analyze, ReadsMoreFilesThanMayBeOpenAtOnce) {
   EXPECT_THAT(SeriesJson(r.output, "api", ""), HasSubstr("\"requests\":100,\"errors\":25,"));
 }
 
+// A line is cut where the gateway's tail cuts it (twice the 1 MiB message limit, plus framing), so
+// a line that never ends takes no more memory than that: here a 256 MiB line in a process allowed
+// 200 MB of address space. What follows it still counts, a last line without "\n" too.
+TEST(Analyze, ReadsALineLongerThanItsMemoryAllowsCutWhereTheTailCutsIt) {
+  TempDir dir;
+  std::string content = "2024-03-05T10:00:00Z stdout F ";
+  content.append(256 << 20, 'x');
+  content += "\n2024-03-05T10:00:01Z stdout F {\"app\":\"api\",\"status\":500}\n";
+  content += "2024-03-05T10:00:02Z stdout F {\"app\":\"api\",\"status\":200}";
+  const std::string path = dir.Write("endless.log", content);
+  content = std::string();
+  RunResult r = RunCommand({"/bin/sh", "-c", "ulimit -v 200000 && exec \"$0\" \"$@\"",
+                            OBSGATE_BINARY, "analyze", "--format", "cri", "--json", path});
+  ASSERT_EQ(r.exit_code, 0) << r.output.substr(0, 2000);
+  EXPECT_THAT(SeriesJson(r.output, "api", ""), HasSubstr("\"requests\":2,\"errors\":1,"));
+  // The cut line once, as a line of its own, cut at the message limit by the joiner.
+  EXPECT_THAT(r.output, HasSubstr("\"lines\":3,"));
+  EXPECT_THAT(r.output, HasSubstr("\"truncated\":1}"));
+}
+
 TEST(Analyze, TableAndErrors) {
   RunResult table =
       RunCommand({OBSGATE_BINARY, "analyze", "-"},
