@@ -15,7 +15,7 @@ if [[ ${#targets[@]} -eq 0 ]]; then
            fuzz_loki_json fuzz_loki_protobuf fuzz_label_selector fuzz_otlp_logs fuzz_exposition
            fuzz_rule_expr fuzz_label_matcher fuzz_notification_json fuzz_silence
            fuzz_migration_lint fuzz_auto_stream fuzz_cluster_wire fuzz_docker_json_log
-           fuzz_rfc3339)
+           fuzz_rfc3339 fuzz_line_cutter)
 fi
 
 if ! grep -q 'tests/fuzz' "$root/CMakeLists.txt"; then
