@@ -268,6 +268,13 @@ class Parser {
     while (q < eol && IsBlank(*q)) ++q;
     p = q;
   }
+  // Whether the next token starts with `c`, blanks before it skipped. Blanks between tokens are
+  // rare: the byte is looked at before any are looked for.
+  bool At(const char*& p, const char* eol, char c) const {
+    if (p < eol && *p == c) return true;
+    SkipBlanks(p, eol);
+    return p < eol && *p == c;
+  }
   // Text 0.0.4 takes any run of blanks between tokens; OpenMetrics exactly one space.
   bool Separator(const char*& p, const char* eol, std::string_view after) {
     if (p < eol && (*p == ' ' || (!om_ && *p == '\t'))) {
@@ -446,7 +453,7 @@ class Parser {
     bool after_comma = false;
     std::uint64_t names_seen = 0;
     // Blanks between tokens are rare: each step looks for the byte it expects first and skips
-    // blanks only when that byte is not there.
+    // blanks only when that byte is not there (At).
     for (;;) {
       std::string_view name = LabelName(p, eol);
       if (name.empty()) {
@@ -463,18 +470,12 @@ class Parser {
                           Found(p, eol));
         }
       }
-      if (p == eol || *p != '=') {
-        SkipBlanks(p, eol);
-        if (p == eol || *p != '=') {
-          return Expected("'=' after label name " + Quoted(name), Found(p, eol));
-        }
+      if (!At(p, eol, '=')) {
+        return Expected("'=' after label name " + Quoted(name), Found(p, eol));
       }
       ++p;
-      if (p == eol || *p != '"') {
-        SkipBlanks(p, eol);
-        if (p == eol || *p != '"') {
-          return Expected("'\"' to open the value of label " + Quoted(name), Found(p, eol));
-        }
+      if (!At(p, eol, '"')) {
+        return Expected("'\"' to open the value of label " + Quoted(name), Found(p, eol));
       }
       const char* v = ++p;
       bool escaped = false;
