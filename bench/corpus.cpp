@@ -81,4 +81,43 @@ std::vector<LogFile> GenerateDockerCorpus(const CorpusShape& shape) {
   return files;
 }
 
+std::string GenerateExposition(std::size_t series) {
+  std::mt19937_64 rng(42);
+  const char* methods[] = {"GET", "POST", "PUT", "DELETE"};
+  const char* codes[] = {"200", "201", "204", "301", "400", "404", "429", "500", "503"};
+  const char* les[] = {"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"};
+  std::string out;
+  out.reserve(series * 190);
+  std::size_t n = 0;
+  out +=
+      "# HELP http_requests_total Requests served, by method, path and status.\n"
+      "# TYPE http_requests_total counter\n";
+  std::uint64_t value = 0;
+  for (; n < series * 6 / 10; ++n) {
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "http_requests_total{namespace=\"prod\",deployment=\"svc-%03zu\",pod=\"svc-%03zu-"
+                  "7d9c8b6f5-x%04zu\",method=\"%s\",path=\"/api/v1/items/%zu\",code=\"%s\"} %lu\n",
+                  n % 300, n % 300, n % 9973, methods[rng() % 4], n % 50, codes[rng() % 9],
+                  static_cast<unsigned long>(value += rng() % 1000));
+    out += line;
+  }
+  out +=
+      "# HELP http_request_duration_seconds Latency.\n"
+      "# TYPE http_request_duration_seconds histogram\n";
+  for (std::size_t i = 0; n < series; ++i) {
+    for (const char* le : les) {
+      if (n++ >= series) break;
+      char line[320];
+      std::snprintf(
+          line, sizeof line,
+          "http_request_duration_seconds_bucket{namespace=\"prod\",deployment=\"svc-%03zu\","
+          "pod=\"svc-%03zu-7d9c8b6f5-x%04zu\",le=\"%s\"} %lu\n",
+          i % 300, i % 300, i % 9973, le, static_cast<unsigned long>(rng() % 100000));
+      out += line;
+    }
+  }
+  return out;
+}
+
 }  // namespace obsgate::bench
