@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <initializer_list>
 #include <regex>
 
 #include "tests/support/process.hpp"
@@ -29,6 +30,26 @@ std::string SeriesJson(const std::string& out, const std::string& deployment,
                 version + "\",[^}]*\\}");
   if (!std::regex_search(out, m, re)) return "";
   return m.str();
+}
+
+// `content` as the CRI log of a checkout pod, analyzed by one thread and by each of `threads`:
+// the series as one thread reports it, once every thread count has printed the same.
+std::string CheckoutSeriesWithThreads(TempDir& dir, const std::string& content,
+                                      std::initializer_list<const char*> threads) {
+  const std::string path = dir.Write(
+      "var/log/pods/payments_checkout-5f6b9c7d48-q8zxv_0b5e6f2a-9c1d-4e8b-a7f3-2d6c8e1b4a90/"
+      "checkout/0.log",
+      content);
+  RunResult one =
+      RunCommand({OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", "1", "--json", path});
+  EXPECT_EQ(one.exit_code, 0) << one.output;
+  for (const char* n : threads) {
+    RunResult many =
+        RunCommand({OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", n, "--json", path});
+    EXPECT_EQ(many.exit_code, 0) << many.output;
+    EXPECT_EQ(many.output, one.output) << n << " threads";
+  }
+  return SeriesJson(one.output, "checkout", "5f6b9c7d48");
 }
 
 TEST(Analyze, CountsDockerJsonFileLinesExactly) {
@@ -149,25 +170,12 @@ TEST(Analyze, CountsTheSameWithAnyNumberOfThreadsWhenPiecesSplitMessages) {
     content += ts + " stderr F level=error msg=interleaved\n";
     content += ts + " stdout F " + pad + "\n";
   }
-  std::string path = dir.Write(
-      "var/log/pods/payments_checkout-5f6b9c7d48-q8zxv_0b5e6f2a-9c1d-4e8b-a7f3-2d6c8e1b4a90/"
-      "checkout/0.log",
-      content);
-  RunResult one =
-      RunCommand({OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", "1", "--json", path});
-  ASSERT_EQ(one.exit_code, 0) << one.output;
-  EXPECT_EQ(SeriesJson(one.output, "checkout", "5f6b9c7d48"),
+  EXPECT_EQ(CheckoutSeriesWithThreads(dir, content, {"2", "3", "7"}),
             "{\"namespace\":\"payments\",\"deployment\":\"checkout\",\"version\":\"5f6b9c7d48\","
             "\"requests\":200,\"errors\":100,\"error_rate\":0.5,\"window_requests\":15,"
             "\"window_errors\":9,\"window_error_rate\":0.6,\"log_lines\":400,"
             "\"log_error_lines\":200,\"first\":\"2024-03-05T10:00:00.000Z\","
             "\"last\":\"2024-03-05T10:59:00.000Z\"}");
-  for (const char* threads : {"2", "3", "7"}) {
-    RunResult many = RunCommand(
-        {OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", threads, "--json", path});
-    ASSERT_EQ(many.exit_code, 0) << many.output;
-    EXPECT_EQ(many.output, one.output) << threads << " threads";
-  }
 }
 
 // Pieces cut between messages are each counted by their own thread; a long file keeps only a
@@ -187,25 +195,12 @@ TEST(Analyze, CountsTheSameWithAnyNumberOfThreadsOverAnHourOfWholeLines) {
                  ",\"pad\":\"" + pad + "\"}\n";
     }
   }
-  std::string path = dir.Write(
-      "var/log/pods/payments_checkout-5f6b9c7d48-q8zxv_0b5e6f2a-9c1d-4e8b-a7f3-2d6c8e1b4a90/"
-      "checkout/0.log",
-      content);
-  RunResult one =
-      RunCommand({OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", "1", "--json", path});
-  ASSERT_EQ(one.exit_code, 0) << one.output;
-  EXPECT_EQ(SeriesJson(one.output, "checkout", "5f6b9c7d48"),
+  EXPECT_EQ(CheckoutSeriesWithThreads(dir, content, {"2", "3"}),
             "{\"namespace\":\"payments\",\"deployment\":\"checkout\",\"version\":\"5f6b9c7d48\","
             "\"requests\":10800,\"errors\":360,\"error_rate\":0.0333333,"
             "\"window_requests\":900,\"window_errors\":30,\"window_error_rate\":0.0333333,"
             "\"log_lines\":10800,\"log_error_lines\":0,\"first\":\"2024-03-05T10:00:00.000Z\","
             "\"last\":\"2024-03-05T10:59:59.000Z\"}");
-  for (const char* threads : {"2", "3"}) {
-    RunResult many = RunCommand(
-        {OBSGATE_BINARY, "analyze", "--format", "cri", "--threads", threads, "--json", path});
-    ASSERT_EQ(many.exit_code, 0) << many.output;
-    EXPECT_EQ(many.output, one.output) << threads << " threads";
-  }
 }
 
 // Files are opened as they are read, not all at once: more files than a process may hold open.
